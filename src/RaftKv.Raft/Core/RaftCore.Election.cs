@@ -1,0 +1,232 @@
+namespace RaftKv.Raft;
+
+// Leader election (Raft §5.2), the up-to-date check (§5.4.1), pre-vote (thesis §9.6) and check-quorum / leader lease (thesis §6.2, §4.2.3).
+public sealed partial class RaftCore
+{
+    private readonly Dictionary<string, bool> _votes = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// May this node campaign? Voters of the newest configuration may; so may a node whose removal is appended but
+    /// not committed, because it may hold the only copy that can commit it. Example: a leader appends its own removal
+    /// and then loses its quorum; the remaining voter's log lacks the removal, so it can never win this node's vote,
+    /// and only this node, counting the votes of the new configuration (thesis §4.2.2), can finish the change.
+    /// </summary>
+    private bool Promotable =>
+        _log.PendingSnapshot is null && (Config.IsVoter(Id) || (ConfigChangePending && ConfigAt(_log.Committed).IsVoter(Id)));
+
+    private void TickElection()
+    {
+        _electionElapsed++;
+        if (Promotable && _electionElapsed >= _randomizedElectionTimeout)
+        {
+            _electionElapsed = 0;
+            Hup(transfer: false);
+        }
+    }
+
+    private void TickLeader()
+    {
+        _heartbeatElapsed++;
+        _electionElapsed++;
+        if (_electionElapsed >= _options.ElectionTicks)
+        {
+            _electionElapsed = 0;
+            if (_options.CheckQuorum && !QuorumActive())
+            {
+                // We cannot reach a quorum: stop serving as leader so clients go elsewhere.
+                BecomeFollower(Term, null);
+                return;
+            }
+            if (_leadTransferee is not null) AbortLeaderTransfer();
+        }
+        foreach (var (id, pr) in _progress)
+        {
+            // A snapshot lost on the way is never answered: retry after an election timeout.
+            if (pr.State == ReplicationState.Snapshot && ++pr.SnapshotTicks > _options.ElectionTicks) pr.BecomeProbe();
+        }
+        if (_heartbeatElapsed >= _options.HeartbeatTicks)
+        {
+            _heartbeatElapsed = 0;
+            BroadcastHeartbeat(_reads.Round);
+        }
+    }
+
+    /// <summary>Check-quorum: has a quorum of voters (this leader included) been heard from since the last check?</summary>
+    private bool QuorumActive()
+    {
+        var active = 0;
+        foreach (var v in Config.Voters)
+        {
+            if (v == Id) active++;
+            else if (_progress.TryGetValue(v, out var pr) && pr.RecentActive) active++;
+        }
+        foreach (var (id, pr) in _progress) pr.RecentActive = id == Id;
+        return active >= Config.Quorum;
+    }
+
+    /// <summary>Starts an election: a pre-vote round first unless this is a leadership transfer.</summary>
+    private void Hup(bool transfer)
+    {
+        if (Role == Role.Leader || !Promotable) return;
+        if (_options.PreVote && !transfer) StartCampaign(MessageType.PreVote, transfer);
+        else StartCampaign(MessageType.Vote, transfer);
+    }
+
+    private void StartCampaign(MessageType type, bool transfer)
+    {
+        ulong voteTerm;
+        if (type == MessageType.PreVote)
+        {
+            // Pre-candidates keep their term and vote: nothing changes unless a quorum would elect us.
+            Reset(Term);
+            Role = Role.PreCandidate;
+            voteTerm = Term + 1;
+        }
+        else
+        {
+            Reset(Term + 1);
+            Role = Role.Candidate;
+            VotedFor = Id;
+            voteTerm = Term;
+        }
+        _progress.Clear();
+        switch (Poll(Id, granted: true))
+        {
+            case ElectionResult.Won:
+                if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer);
+                else BecomeLeader();
+                return;
+            case ElectionResult.Lost:
+                BecomeFollower(Term, null);
+                return;
+        }
+        foreach (var v in Config.Voters)
+        {
+            if (v == Id) continue;
+            Send(new Message
+            {
+                Type = type, From = Id, To = v, Term = voteTerm,
+                Index = _log.LastIndex, LogTerm = _log.LastTerm, Transfer = transfer,
+            });
+        }
+    }
+
+    private enum ElectionResult { Pending, Won, Lost }
+
+    private ElectionResult Poll(string from, bool granted)
+    {
+        _votes.TryAdd(from, granted);
+        int yes = 0, no = 0;
+        foreach (var v in Config.Voters)
+        {
+            if (!_votes.TryGetValue(v, out var g)) continue;
+            if (g) yes++;
+            else no++;
+        }
+        if (yes >= Config.Quorum) return ElectionResult.Won;
+        if (Config.Voters.Length - no < Config.Quorum) return ElectionResult.Lost;
+        return ElectionResult.Pending;
+    }
+
+    /// <summary>
+    /// Term rules common to every message (Figure 2, "rules for all servers"). Returns false when the message is
+    /// dealt with here and must go no further.
+    /// </summary>
+    private bool StepTerm(Message m)
+    {
+        if (m.Term > Term)
+        {
+            if (m.Type is MessageType.Vote or MessageType.PreVote)
+            {
+                // Leader lease: while we hear from a leader, a vote request is from a node that was cut off
+                // (or a removed one); ignoring it keeps it from deposing a healthy leader. A transfer is deliberate.
+                var inLease = _options.CheckQuorum && Leader is not null && _electionElapsed < _options.ElectionTicks;
+                if (inLease && !m.Transfer) return false;
+            }
+            if (m.Type == MessageType.PreVote)
+            {
+                // A pre-vote never changes our term.
+            }
+            else if (m.Type == MessageType.PreVoteResponse && !m.Reject)
+            {
+                // A granted pre-vote carries the term we would campaign in; it is not a newer term.
+            }
+            else
+            {
+                var leader = m.Type is MessageType.Append or MessageType.Heartbeat or MessageType.InstallSnapshot ? m.From : null;
+                BecomeFollower(m.Term, leader);
+            }
+        }
+        else if (m.Term < Term)
+        {
+            if ((_options.CheckQuorum || _options.PreVote) && m.Type is MessageType.Append or MessageType.Heartbeat)
+            {
+                // A stale leader (e.g. one partitioned away) learns our term from this and steps down. Without it, a node
+                // whose term rose through pre-vote-less elections could never get the old leader to yield.
+                Send(new Message { Type = MessageType.AppendResponse, From = Id, To = m.From, Term = Term });
+            }
+            else if (m.Type == MessageType.PreVote)
+            {
+                Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = m.From, Term = Term, Reject = true });
+            }
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>RequestVote receiver (Figure 2): one vote per term, only for a log at least as up-to-date as ours.</summary>
+    private void HandleVoteRequest(Message m)
+    {
+        var responseType = m.Type == MessageType.Vote ? MessageType.VoteResponse : MessageType.PreVoteResponse;
+        var canVote = VotedFor == m.From
+            || (VotedFor is null && Leader is null)
+            || (m.Type == MessageType.PreVote && m.Term > Term);
+        if (canVote && _log.IsUpToDate(m.Index, m.LogTerm))
+        {
+            // The response carries the term asked about, so the candidate does not mistake it for a stale one.
+            Send(new Message { Type = responseType, From = Id, To = m.From, Term = m.Term });
+            if (m.Type == MessageType.Vote)
+            {
+                _electionElapsed = 0;
+                VotedFor = m.From;
+            }
+        }
+        else
+        {
+            Send(new Message { Type = responseType, From = Id, To = m.From, Term = Term, Reject = true });
+        }
+    }
+
+    private void StepCandidate(Message m)
+    {
+        switch (m.Type)
+        {
+            case MessageType.Append:
+            case MessageType.Heartbeat:
+            case MessageType.InstallSnapshot:
+                // Someone won this term.
+                BecomeFollower(m.Term, m.From);
+                StepFollower(m);
+                break;
+            case MessageType.VoteResponse when Role == Role.Candidate:
+            case MessageType.PreVoteResponse when Role == Role.PreCandidate:
+                switch (Poll(m.From, !m.Reject))
+                {
+                    case ElectionResult.Won:
+                        if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false);
+                        else BecomeLeader();
+                        break;
+                    case ElectionResult.Lost:
+                        BecomeFollower(Term, null);
+                        break;
+                }
+                break;
+            case MessageType.ReadIndex:
+                RejectRead(m);
+                break;
+            case MessageType.ReadIndexResponse:
+                HandleReadIndexResponse(m);
+                break;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+namespace RaftKv.Raft;
+
+// Membership changes, one server at a time (thesis §4.1): a configuration takes effect as soon as its entry is
+// appended, and is undone if that entry is truncated.
+public sealed partial class RaftCore
+{
+    // The configuration as of the snapshot (or compaction point), and every configuration entry after it, in log order.
+    private ClusterConfig _configBase = ClusterConfig.Empty;
+    private readonly List<(ulong Index, ClusterConfig Config)> _configHistory = [];
+
+    /// <summary>The configuration in force: the newest one in the log, committed or not.</summary>
+    public ClusterConfig Config { get; private set; } = ClusterConfig.Empty;
+
+    /// <summary>Index of the entry that carries <see cref="Config"/> (or of the snapshot it came from).</summary>
+    public ulong ConfigIndex => _configHistory.Count > 0 ? _configHistory[^1].Index : _configBaseIndex;
+
+    private ulong _configBaseIndex;
+
+    /// <summary>True while the newest configuration entry is not committed.</summary>
+    public bool ConfigChangePending => ConfigIndex > _log.Committed;
+
+    private void LoadConfiguration(IRaftLogStorage storage)
+    {
+        _configBase = storage.Snapshot.Config;
+        _configBaseIndex = storage.Snapshot.Index;
+        var from = Math.Max(storage.FirstIndex, storage.Snapshot.Index + 1);
+        var buffer = new List<Entry>();
+        while (from <= storage.LastIndex)
+        {
+            buffer.Clear();
+            storage.GetEntries(from, storage.LastIndex + 1, 16 << 20, buffer);
+            foreach (var e in buffer)
+            {
+                if (e.Type == EntryType.Configuration) _configHistory.Add((e.Index, ClusterConfig.Decode(e.Data.Span)));
+            }
+            from += (ulong)buffer.Count;
+        }
+        Config = _configHistory.Count > 0 ? _configHistory[^1].Config : _configBase;
+    }
+
+    /// <summary>Appends entries to the log, keeping the configuration history in step (truncated entries take their configurations with them).</summary>
+    private void AppendToLog(ReadOnlySpan<Entry> entries)
+    {
+        if (entries.IsEmpty) return;
+        var first = entries[0].Index;
+        var changed = false;
+        while (_configHistory.Count > 0 && _configHistory[^1].Index >= first)
+        {
+            _configHistory.RemoveAt(_configHistory.Count - 1);
+            changed = true;
+        }
+        _log.Append(entries);
+        foreach (var e in entries)
+        {
+            if (e.Type != EntryType.Configuration) continue;
+            _configHistory.Add((e.Index, ClusterConfig.Decode(e.Data.Span)));
+            changed = true;
+        }
+        if (changed) SetConfig(_configHistory.Count > 0 ? _configHistory[^1].Config : _configBase);
+    }
+
+    private void RestoreConfiguration(SnapshotMetadata snapshot)
+    {
+        _configBase = snapshot.Config;
+        _configBaseIndex = snapshot.Index;
+        _configHistory.Clear();
+        SetConfig(_configBase);
+    }
+
+    private void SetConfig(ClusterConfig config)
+    {
+        if (ReferenceEquals(config, Config)) return;
+        Config = config;
+        if (Role != Role.Leader) return;
+        foreach (var m in config.Members) AddProgress(m.Id);
+        foreach (var id in _progress.Keys.ToList())
+        {
+            if (id != Id && config.Find(id) is null) _progress.Remove(id);
+        }
+        if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer();
+        // The quorum changed: what is committed may have changed with it.
+        if (MaybeCommit()) _commitBroadcastPending = true;
+    }
+
+    /// <summary>The configuration as of <paramref name="index"/> (for snapshot metadata).</summary>
+    public ClusterConfig ConfigAt(ulong index)
+    {
+        for (var i = _configHistory.Count - 1; i >= 0; i--)
+        {
+            if (_configHistory[i].Index <= index) return _configHistory[i].Config;
+        }
+        return _configBase;
+    }
+
+    /// <summary>
+    /// Proposes a single-server membership change. Refused unless this is the leader, the previous change is
+    /// committed, and the leader has committed an entry of its own term (which closes the known hole in
+    /// single-server changes across leader changes: thesis §4.1 and its 2015 errata).
+    /// </summary>
+    public ProposeResult ProposeConfigChange(ConfigChange change)
+    {
+        EnsureNoReadyOutstanding();
+        var refusal = CheckCanPropose(64);
+        if (refusal is not null) return refusal.Value;
+        if (_log.Committed < _ownTermStart)
+            return ProposeResult.Refused(Refusal.ConfigChangeInProgress, Leader, "the new leader has not committed an entry of its term yet; retry shortly");
+        if (ConfigChangePending)
+            return ProposeResult.Refused(Refusal.ConfigChangeInProgress, Leader, "another configuration change is not committed yet; retry shortly");
+        var next = Config.Apply(change, out var error);
+        if (next is null) return ProposeResult.Refused(Refusal.InvalidConfigChange, Leader, error ?? "invalid change");
+        return AppendOwn(EntryType.Configuration, next.Encode());
+    }
+
+    /// <summary>A leader whose removal has committed steps down, handing over to the most up-to-date voter if it can.</summary>
+    private void MaybeStepDownAfterRemoval()
+    {
+        if (Role != Role.Leader || Config.Find(Id) is not null || ConfigChangePending) return;
+        string? best = null;
+        ulong bestMatch = 0;
+        foreach (var v in Config.Voters)
+        {
+            if (_progress.TryGetValue(v, out var pr) && (best is null || pr.Match > bestMatch))
+            {
+                best = v;
+                bestMatch = pr.Match;
+            }
+        }
+        if (best is not null && bestMatch == _log.LastIndex) SendTimeoutNow(best);
+        BecomeFollower(Term, null);
+    }
+
+    /// <summary>
+    /// Metadata for a snapshot of the state machine at <paramref name="index"/> (at most the applied index): the
+    /// term of that entry and the configuration then in force.
+    /// </summary>
+    public SnapshotMetadata SnapshotMetadataAt(ulong index)
+    {
+        if (index > _log.Applied) throw new ArgumentOutOfRangeException(nameof(index), $"snapshot index {index} is beyond the applied index {_log.Applied}");
+        var term = _log.TryTerm(index) ?? throw new ArgumentOutOfRangeException(nameof(index), $"index {index} is compacted");
+        return new SnapshotMetadata(index, term, ConfigAt(index));
+    }
+
+    /// <summary>
+    /// Tells the core that a snapshot now covers the log up to <paramref name="snapshot"/>.Index (the runtime has
+    /// stored it and recorded it in the log storage, and may compact the log up to it). The core offers it to
+    /// followers that need compacted entries.
+    /// </summary>
+    public void SnapshotTaken(SnapshotMetadata snapshot)
+    {
+        EnsureNoReadyOutstanding();
+        if (snapshot.Index > _log.Applied) throw new ArgumentOutOfRangeException(nameof(snapshot), "snapshot beyond the applied index");
+        if (snapshot.Index <= _configBaseIndex) return;
+        _configBase = ConfigAt(snapshot.Index);
+        _configBaseIndex = snapshot.Index;
+        _configHistory.RemoveAll(c => c.Index <= snapshot.Index);
+    }
+}

@@ -1,0 +1,87 @@
+namespace RaftKv.Raft;
+
+// Linearizable reads without log writes: ReadIndex (thesis §6.4).
+public sealed partial class RaftCore
+{
+    private readonly ReadIndexQueue _reads = new();
+    private readonly List<ReadIndexQueue.PendingRead> _released = [];
+
+    /// <summary>
+    /// Asks for a read index for request <paramref name="requestId"/>. The answer comes in a later Ready: a
+    /// <see cref="ReadState"/> (serve the read once that index is applied) or a <see cref="FailedRead"/>. A follower
+    /// asks its leader; a leader confirms it still leads with one heartbeat round shared by all reads that arrived
+    /// since the previous Ready, and serves none before its term's first entry is committed.
+    /// </summary>
+    public void ReadIndex(ulong requestId)
+    {
+        EnsureNoReadyOutstanding();
+        if (Role == Role.Leader)
+        {
+            LeaderRead(requestId, Id);
+        }
+        else if (Leader is not null)
+        {
+            Send(new Message { Type = MessageType.ReadIndex, From = Id, To = Leader, Term = Term, Context = requestId });
+        }
+        else
+        {
+            _ready.FailedReadList.Add(new FailedRead(requestId, "no leader is known", null));
+        }
+    }
+
+    /// <summary>Number of reads the leader holds waiting for confirmation.</summary>
+    public int PendingReadCount => _reads.Count;
+
+    private void LeaderRead(ulong requestId, string origin)
+    {
+        if (_log.Committed < _ownTermStart)
+        {
+            // §6.4 step 1: until its no-op commits, a new leader does not know the commit index.
+            _reads.Defer(requestId, origin);
+            return;
+        }
+        if (IsSingleVoterLeader)
+        {
+            RespondRead(requestId, origin, _log.Committed);
+            return;
+        }
+        _reads.Add(requestId, origin, _log.Committed);
+    }
+
+    private void ServeDeferredReads()
+    {
+        foreach (var (id, origin) in _reads.TakeDeferred()) LeaderRead(id, origin);
+    }
+
+    private void ReleaseReads()
+    {
+        _released.Clear();
+        _reads.Release(Id, Config, _released);
+        foreach (var r in _released) RespondRead(r.RequestId, r.Origin, r.Index);
+    }
+
+    private void RespondRead(ulong requestId, string origin, ulong index)
+    {
+        if (origin == Id) _ready.ReadStateList.Add(new ReadState(requestId, index));
+        else Send(new Message { Type = MessageType.ReadIndexResponse, From = Id, To = origin, Term = Term, Context = requestId, Index = index });
+    }
+
+    private void RejectRead(Message m) =>
+        Send(new Message { Type = MessageType.ReadIndexResponse, From = Id, To = m.From, Term = Term, Context = m.Context, Reject = true });
+
+    private void HandleReadIndexResponse(Message m)
+    {
+        if (m.Reject) _ready.FailedReadList.Add(new FailedRead(m.Context, "the leader could not confirm the read", Leader));
+        else _ready.ReadStateList.Add(new ReadState(m.Context, m.Index));
+    }
+
+    private void FailPendingReads(string reason)
+    {
+        if (_reads.Count == 0) return;
+        foreach (var (id, origin) in _reads.Clear())
+        {
+            if (origin == Id) _ready.FailedReadList.Add(new FailedRead(id, reason, null));
+            else Send(new Message { Type = MessageType.ReadIndexResponse, From = Id, To = origin, Term = Term, Context = id, Reject = true });
+        }
+    }
+}

@@ -1,0 +1,290 @@
+namespace RaftKv.Raft;
+
+/// <summary>
+/// Raft as a deterministic state machine: no I/O, no clock, no threads, no global randomness. The runtime feeds it
+/// <see cref="Tick"/>s, peer <see cref="Message"/>s and client requests, then collects a <see cref="Ready"/>, carries it out
+/// (persist, send, apply) and calls <see cref="Advance"/>. Between <see cref="GetReady"/> and <see cref="Advance"/> no other
+/// input may be given.
+/// </summary>
+/// <remarks>
+/// The class is split by concern: elections (<c>RaftCore.Election.cs</c>), log replication (<c>RaftCore.Replication.cs</c>),
+/// membership (<c>RaftCore.Membership.cs</c>), reads (<c>RaftCore.Reads.cs</c>) and leadership transfer (<c>RaftCore.Transfer.cs</c>).
+/// docs/consensus.md maps each rule of the Raft paper to the code here.
+/// </remarks>
+public sealed partial class RaftCore
+{
+    private readonly RaftOptions _options;
+    private readonly RaftLog _log;
+    private readonly Random _random;
+    private readonly Ready _ready = new();
+    private readonly Dictionary<string, Progress> _progress = new(StringComparer.Ordinal);
+
+    private HardState _lastHardState;
+    private SoftState _lastSoftState;
+    private bool _readyOutstanding;
+
+    // Time since the last valid message from the leader (followers), or since the last check-quorum round (leaders).
+    private int _electionElapsed;
+    private int _heartbeatElapsed;
+    private int _randomizedElectionTimeout;
+
+    // Set when entries were appended on the leader and not yet broadcast: the broadcast waits for the next Ready so
+    // that every proposal that arrived meanwhile travels in one Append per follower.
+    private bool _broadcastPending;
+
+    /// <summary>Creates a core over a storage holding the durable state (empty for a new node).</summary>
+    public RaftCore(RaftOptions options, IRaftLogStorage storage)
+    {
+        options.Validate();
+        _options = options;
+        _random = options.Random;
+        _log = new RaftLog(storage, options.Applied ?? storage.Snapshot.Index);
+        var hs = storage.HardState;
+        Term = hs.Term;
+        VotedFor = hs.VotedFor;
+        _lastHardState = new HardState(Term, VotedFor, _log.Committed);
+        LoadConfiguration(storage);
+        BecomeFollower(Term, null);
+        _lastSoftState = SoftState;
+    }
+
+    /// <summary>
+    /// Prepares the empty storage of a server that founds a new cluster: its log starts with one configuration entry
+    /// (index 1, term 1), committed, naming <paramref name="config"/>'s members. Every founding member is bootstrapped
+    /// with the same configuration; servers that join later start empty and are added by the leader.
+    /// </summary>
+    public static void Bootstrap(IRaftLogStorage storage, ClusterConfig config)
+    {
+        if (storage.LastIndex != 0 || !storage.HardState.IsEmpty || !storage.Snapshot.IsEmpty)
+            throw new InvalidOperationException("bootstrap needs empty storage; this node already has state");
+        if (config.Voters.Length == 0) throw new ArgumentException("a new cluster needs at least one voter", nameof(config));
+        storage.Append([new Entry(1, 1, EntryType.Configuration, config.Encode())]);
+        storage.SetHardState(new HardState(1, null, 1));
+        storage.Sync();
+    }
+
+    /// <summary>This server's id.</summary>
+    public string Id => _options.Id;
+
+    /// <summary>Current term.</summary>
+    public ulong Term { get; private set; }
+
+    /// <summary>Whom this node voted for in <see cref="Term"/>.</summary>
+    public string? VotedFor { get; private set; }
+
+    /// <summary>Current role.</summary>
+    public Role Role { get; private set; }
+
+    /// <summary>The leader this node knows for <see cref="Term"/>, or null.</summary>
+    public string? Leader { get; private set; }
+
+    /// <summary>Highest committed index known.</summary>
+    public ulong CommitIndex => _log.Committed;
+
+    /// <summary>Highest index handed to the state machine and acknowledged.</summary>
+    public ulong AppliedIndex => _log.Applied;
+
+    /// <summary>Index of the last entry in the log (durable or not).</summary>
+    public ulong LastIndex => _log.LastIndex;
+
+    /// <summary>Term of the last entry in the log.</summary>
+    public ulong LastTerm => _log.LastTerm;
+
+    /// <summary>Index of the first entry still in the log.</summary>
+    public ulong FirstIndex => _log.FirstIndex;
+
+    /// <summary>Term of the entry at <paramref name="index"/>, or null if it is compacted or beyond the log.</summary>
+    public ulong? TermAt(ulong index) => _log.TryTerm(index);
+
+    /// <summary>Role, leader and term together.</summary>
+    public SoftState SoftState => new(Role, Leader, Term);
+
+    /// <summary>The leader's view of each member's replication (empty on other roles): match index and state.</summary>
+    public IReadOnlyDictionary<string, (ulong Match, ulong Next, ReplicationState State, bool RecentActive)> ReplicationStatus =>
+        Role != Role.Leader
+            ? new Dictionary<string, (ulong, ulong, ReplicationState, bool)>()
+            : _progress.ToDictionary(p => p.Key, p => (p.Value.Match, p.Value.Next, p.Value.State, p.Value.RecentActive));
+
+    private bool IsSingleVoterLeader => Role == Role.Leader && Config.Voters.Length == 1 && Config.Voters[0] == Id;
+
+    /// <summary>Advances logical time by one tick: drives election timeouts, heartbeats and check-quorum.</summary>
+    public void Tick()
+    {
+        EnsureNoReadyOutstanding();
+        if (Role == Role.Leader) TickLeader();
+        else TickElection();
+    }
+
+    /// <summary>Handles a message from a peer.</summary>
+    public void Step(Message m)
+    {
+        EnsureNoReadyOutstanding();
+        if (m.To != Id) throw new ArgumentException($"message for {m.To} delivered to {Id}", nameof(m));
+        if (!StepTerm(m)) return;
+        switch (m.Type)
+        {
+            case MessageType.PreVote:
+            case MessageType.Vote:
+                HandleVoteRequest(m);
+                return;
+        }
+        switch (Role)
+        {
+            case Role.Leader: StepLeader(m); break;
+            case Role.Candidate:
+            case Role.PreCandidate: StepCandidate(m); break;
+            default: StepFollower(m); break;
+        }
+    }
+
+    /// <summary>
+    /// Proposes an application command. On the leader it is appended at once and the result names its (index, term);
+    /// the command is applied when an entry at that index with that term is committed. Elsewhere it is refused.
+    /// </summary>
+    public ProposeResult Propose(ReadOnlyMemory<byte> data)
+    {
+        EnsureNoReadyOutstanding();
+        var refusal = CheckCanPropose(data.Length + 24L);
+        if (refusal is not null) return refusal.Value;
+        return AppendOwn(EntryType.Normal, data);
+    }
+
+    /// <summary>Starts an election at once if this node may campaign (used by tests and by operators forcing an election).</summary>
+    public void Campaign()
+    {
+        EnsureNoReadyOutstanding();
+        if (Role != Role.Leader) Hup(transfer: false);
+    }
+
+    /// <summary>True if <see cref="GetReady"/> has anything to hand out.</summary>
+    public bool HasReady
+    {
+        get
+        {
+            if (_readyOutstanding) return false;
+            if (Role == Role.Leader && (_broadcastPending || _commitBroadcastPending || _reads.RoundNeeded)) return true;
+            if (_ready.MessageList.Count > 0 || _ready.EagerList.Count > 0 || _ready.ReadStateList.Count > 0 || _ready.FailedReadList.Count > 0) return true;
+            if (_log.HasUnstable || _log.PendingSnapshot is not null || _log.HasNextCommitted) return true;
+            if (CurrentHardState != _lastHardState) return true;
+            return SoftState != _lastSoftState;
+        }
+    }
+
+    private HardState CurrentHardState => new(Term, VotedFor, _log.Committed);
+
+    /// <summary>
+    /// Collects what the runtime must do now (see <see cref="Ready"/> for the order). Messages, read states and
+    /// failed reads are accumulated by the core between calls and handed out here.
+    /// </summary>
+    public Ready GetReady()
+    {
+        EnsureNoReadyOutstanding();
+        FlushBroadcasts();
+        var r = _ready;
+        var hs = CurrentHardState;
+        if (hs != _lastHardState) r.HardState = hs;
+        var ss = SoftState;
+        if (ss != _lastSoftState) r.SoftState = ss;
+        r.Snapshot = _log.PendingSnapshot;
+        _log.TakeUnstable(r.EntriesList);
+        _log.TakeCommitted(_options.MaxCommittedBytesPerReady, r.CommittedList);
+        _readyOutstanding = true;
+        return r;
+    }
+
+    /// <summary>
+    /// Acknowledges the last <see cref="Ready"/>: its writes are durable, its messages handed to the transport,
+    /// its snapshot installed and its committed entries applied.
+    /// </summary>
+    public void Advance()
+    {
+        if (!_readyOutstanding) throw new InvalidOperationException("Advance without a Ready");
+        var r = _ready;
+        if (r.HardState is { } hs) _lastHardState = hs;
+        if (r.SoftState is { } ss) _lastSoftState = ss;
+        var lastApplied = r.CommittedList.Count > 0 ? r.CommittedList[^1].Index : 0;
+        if (Role == Role.Leader) ReduceUncommitted(r.CommittedList);
+        _log.Advance(r.Snapshot is not null, lastApplied);
+        r.Clear();
+        _readyOutstanding = false;
+        if (Role == Role.Leader)
+        {
+            // Thesis §10.2.1: the leader's own entries count toward a quorum only once they are durable.
+            var self = _progress.GetValueOrDefault(Id);
+            if (self is not null && self.MaybeUpdate(_log.StableIndex) && MaybeCommit()) _commitBroadcastPending = true;
+        }
+    }
+
+    private void EnsureNoReadyOutstanding()
+    {
+        if (_readyOutstanding) throw new InvalidOperationException("a Ready is outstanding: call Advance before giving the core more input");
+    }
+
+    private void Send(Message m)
+    {
+        if (m.IsLeaderReplication) _ready.EagerList.Add(m);
+        else _ready.MessageList.Add(m);
+    }
+
+    private void ResetRandomizedElectionTimeout() =>
+        _randomizedElectionTimeout = _options.ElectionTicks + _random.Next(_options.ElectionTicks);
+
+    private void Reset(ulong term)
+    {
+        if (Term != term)
+        {
+            Term = term;
+            VotedFor = null;
+        }
+        Leader = null;
+        _electionElapsed = 0;
+        _heartbeatElapsed = 0;
+        ResetRandomizedElectionTimeout();
+        AbortLeaderTransfer();
+        _votes.Clear();
+        _broadcastPending = false;
+        _uncommittedBytes = 0;
+        FailPendingReads("leadership changed");
+    }
+
+    private void BecomeFollower(ulong term, string? leader)
+    {
+        Reset(term);
+        Role = Role.Follower;
+        Leader = leader;
+        _progress.Clear();
+    }
+
+    private void BecomeLeader()
+    {
+        if (Role == Role.Follower) throw new InvalidOperationException("follower cannot become leader directly");
+        Reset(Term);
+        Role = Role.Leader;
+        Leader = Id;
+        ResetProgress();
+        // A no-op of our own term: committing it commits everything before it (§5.4.2) and tells this leader its commit index (§8).
+        _ownTermStart = _log.LastIndex + 1;
+        AppendOwn(EntryType.Normal, ReadOnlyMemory<byte>.Empty);
+    }
+
+    private ProposeResult? CheckCanPropose(long bytes)
+    {
+        if (Role != Role.Leader)
+            return ProposeResult.Refused(Refusal.NotLeader, Leader, Leader is null ? "no leader is known" : $"not the leader; the leader is {Leader}");
+        if (_leadTransferee is not null)
+            return ProposeResult.Refused(Refusal.TransferInProgress, Leader, $"leadership is being transferred to {_leadTransferee}");
+        if (_options.MaxUncommittedBytes > 0 && _uncommittedBytes > 0 && _uncommittedBytes + bytes > _options.MaxUncommittedBytes)
+            return ProposeResult.Refused(Refusal.QueueFull, Leader, "too many uncommitted proposals; retry later");
+        return null;
+    }
+
+    private ProposeResult AppendOwn(EntryType type, ReadOnlyMemory<byte> data)
+    {
+        var e = new Entry(_log.LastIndex + 1, Term, type, data);
+        AppendToLog([e]);
+        _uncommittedBytes += e.Size;
+        // A single voter commits on its own durability, in Advance; others wait for the broadcast.
+        _broadcastPending = true;
+        return ProposeResult.Ok(e.Index, e.Term, Id);
+    }
+}

@@ -1,0 +1,185 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Text;
+
+namespace RaftKv.Raft;
+
+/// <summary>One server of the cluster: its id, an opaque address string (the runtime keeps raft and HTTP addresses there), and its suffrage.</summary>
+/// <param name="Id">Unique, stable server id.</param>
+/// <param name="Address">Opaque to the core.</param>
+/// <param name="IsVoter">Voters vote and count in quorums; non-voters only receive the log.</param>
+public sealed record Member(string Id, string Address, bool IsVoter);
+
+/// <summary>
+/// A complete cluster configuration. Every configuration log entry carries a whole one, so a node adopts the newest entry's
+/// configuration as soon as it is appended and falls back to the previous one if that entry is truncated (thesis §4.1).
+/// </summary>
+public sealed class ClusterConfig : IEquatable<ClusterConfig>
+{
+    /// <summary>The configuration of a node that has not joined any cluster yet.</summary>
+    public static ClusterConfig Empty { get; } = new(ImmutableArray<Member>.Empty);
+
+    private readonly ImmutableArray<Member> _members;
+
+    /// <summary>Creates a configuration; ids must be unique.</summary>
+    public ClusterConfig(IEnumerable<Member> members)
+    {
+        var sorted = members.OrderBy(m => m.Id, StringComparer.Ordinal).ToImmutableArray();
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (sorted[i].Id == sorted[i - 1].Id) throw new ArgumentException($"duplicate member id '{sorted[i].Id}'", nameof(members));
+        }
+        foreach (var m in sorted)
+        {
+            if (string.IsNullOrEmpty(m.Id)) throw new ArgumentException("member id must not be empty", nameof(members));
+        }
+        _members = sorted;
+        Voters = sorted.Where(m => m.IsVoter).Select(m => m.Id).ToImmutableArray();
+    }
+
+    /// <summary>All members, voters and non-voters, ordered by id.</summary>
+    public ImmutableArray<Member> Members => _members;
+
+    /// <summary>Ids of the voters, ordered.</summary>
+    public ImmutableArray<string> Voters { get; }
+
+    /// <summary>The member with this id, or null.</summary>
+    public Member? Find(string id)
+    {
+        foreach (var m in _members) if (m.Id == id) return m;
+        return null;
+    }
+
+    /// <summary>True if <paramref name="id"/> is a voter here.</summary>
+    public bool IsVoter(string id) => Find(id)?.IsVoter == true;
+
+    /// <summary>Votes needed for a majority of the voters.</summary>
+    public int Quorum => Voters.Length / 2 + 1;
+
+    /// <summary>
+    /// Applies a single-server change, or explains why it cannot be applied.
+    /// Returns null and sets <paramref name="error"/> when the change makes no sense for this configuration.
+    /// </summary>
+    public ClusterConfig? Apply(ConfigChange change, out string? error)
+    {
+        error = null;
+        var existing = Find(change.NodeId);
+        var rest = _members.Where(m => m.Id != change.NodeId);
+        switch (change.Type)
+        {
+            case ConfigChangeType.AddVoter:
+            case ConfigChangeType.AddNonVoter:
+            {
+                var voter = change.Type == ConfigChangeType.AddVoter;
+                var address = string.IsNullOrEmpty(change.Address) ? existing?.Address ?? "" : change.Address;
+                // Adding a voter that exists as a voter only updates the address; demoting through "add non-voter" is refused.
+                if (existing is { IsVoter: true } && !voter)
+                {
+                    error = $"node '{change.NodeId}' is a voter; remove it first to make it a non-voter";
+                    return null;
+                }
+                if (existing is not null && existing.IsVoter == voter && existing.Address == address)
+                {
+                    error = null;
+                    return this;
+                }
+                return new ClusterConfig(rest.Append(new Member(change.NodeId, address, voter)));
+            }
+            case ConfigChangeType.Remove:
+                if (existing is null)
+                {
+                    error = $"node '{change.NodeId}' is not a member";
+                    return null;
+                }
+                if (existing.IsVoter && Voters.Length == 1)
+                {
+                    error = "cannot remove the last voter";
+                    return null;
+                }
+                return new ClusterConfig(rest);
+            default:
+                error = $"unknown change type {change.Type}";
+                return null;
+        }
+    }
+
+    /// <summary>Binary form stored in configuration entries and snapshot metadata.</summary>
+    public byte[] Encode()
+    {
+        var size = 4;
+        foreach (var m in _members) size += 1 + 4 + Encoding.UTF8.GetByteCount(m.Id) + 4 + Encoding.UTF8.GetByteCount(m.Address);
+        var buffer = new byte[size];
+        var span = buffer.AsSpan();
+        BinaryPrimitives.WriteInt32LittleEndian(span, _members.Length);
+        var pos = 4;
+        foreach (var m in _members)
+        {
+            buffer[pos++] = m.IsVoter ? (byte)1 : (byte)0;
+            pos += WriteString(span[pos..], m.Id);
+            pos += WriteString(span[pos..], m.Address);
+        }
+        return buffer;
+    }
+
+    /// <summary>Reads the form written by <see cref="Encode"/>; throws <see cref="FormatException"/> on malformed input.</summary>
+    public static ClusterConfig Decode(ReadOnlySpan<byte> data)
+    {
+        if (data.Length < 4) throw new FormatException("configuration too short");
+        var count = BinaryPrimitives.ReadInt32LittleEndian(data);
+        if (count < 0 || count > 100_000) throw new FormatException($"bad member count {count}");
+        var pos = 4;
+        var members = new List<Member>(count);
+        for (var i = 0; i < count; i++)
+        {
+            if (pos >= data.Length) throw new FormatException("configuration truncated");
+            var voter = data[pos++] switch { 0 => false, 1 => true, var b => throw new FormatException($"bad suffrage byte {b}") };
+            var id = ReadString(data, ref pos);
+            var address = ReadString(data, ref pos);
+            members.Add(new Member(id, address, voter));
+        }
+        if (pos != data.Length) throw new FormatException("trailing bytes after configuration");
+        try
+        {
+            return new ClusterConfig(members);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException(e.Message);
+        }
+    }
+
+    private static int WriteString(Span<byte> span, string s)
+    {
+        var n = Encoding.UTF8.GetBytes(s, span[4..]);
+        BinaryPrimitives.WriteInt32LittleEndian(span, n);
+        return 4 + n;
+    }
+
+    private static string ReadString(ReadOnlySpan<byte> data, ref int pos)
+    {
+        if (pos + 4 > data.Length) throw new FormatException("configuration truncated");
+        var n = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
+        pos += 4;
+        if (n < 0 || pos + n > data.Length) throw new FormatException("configuration truncated");
+        var s = Encoding.UTF8.GetString(data.Slice(pos, n));
+        pos += n;
+        return s;
+    }
+
+    /// <inheritdoc />
+    public bool Equals(ClusterConfig? other) => other is not null && _members.SequenceEqual(other._members);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as ClusterConfig);
+
+    /// <inheritdoc />
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (var m in _members) h.Add(m);
+        return h.ToHashCode();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => "[" + string.Join(", ", _members.Select(m => m.IsVoter ? m.Id : m.Id + "(non-voter)")) + "]";
+}

@@ -1,0 +1,20 @@
+namespace RaftKv.Raft;
+
+/// <summary>Kinds of single-server membership change (thesis §4.1).</summary>
+public enum ConfigChangeType
+{
+    /// <summary>Add a voter, promote a non-voter, or update a voter's address.</summary>
+    AddVoter,
+
+    /// <summary>Add a non-voter (receives the log, never votes, not in any quorum), or update its address.</summary>
+    AddNonVoter,
+
+    /// <summary>Remove a member, voter or not.</summary>
+    Remove,
+}
+
+/// <summary>A single-server membership change requested of the leader.</summary>
+/// <param name="Type">What to do.</param>
+/// <param name="NodeId">The server it concerns.</param>
+/// <param name="Address">Its address, for additions (empty keeps the one known).</param>
+public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "");

@@ -1,0 +1,87 @@
+namespace RaftKv.Raft;
+
+/// <summary>
+/// The leader's pending ReadIndex requests (thesis §6.4). Each read records the commit index when it arrived and
+/// waits for a heartbeat round, sent after it arrived, that a quorum has answered. Every read that arrives between
+/// two Ready calls shares one round, so a thousand reads cost one heartbeat per follower.
+/// </summary>
+internal sealed class ReadIndexQueue
+{
+    internal readonly record struct PendingRead(ulong RequestId, string Origin, ulong Index, ulong Round);
+
+    private readonly Queue<PendingRead> _confirming = new();
+    private readonly List<(ulong RequestId, string Origin)> _beforeFirstCommit = [];
+    private readonly Dictionary<string, ulong> _acks = [];
+
+    /// <summary>Number of the last heartbeat round sent for reads.</summary>
+    public ulong Round { get; private set; }
+
+    /// <summary>Reads arrived that no round sent so far can confirm.</summary>
+    public bool RoundNeeded { get; private set; }
+
+    public int Count => _confirming.Count + _beforeFirstCommit.Count;
+
+    /// <summary>A read that arrived before this leader committed an entry of its term: it waits until it has (§6.4 step 1).</summary>
+    public void Defer(ulong requestId, string origin) => _beforeFirstCommit.Add((requestId, origin));
+
+    public List<(ulong RequestId, string Origin)> TakeDeferred()
+    {
+        var list = new List<(ulong, string)>(_beforeFirstCommit);
+        _beforeFirstCommit.Clear();
+        return list;
+    }
+
+    public void Add(ulong requestId, string origin, ulong commitIndex)
+    {
+        _confirming.Enqueue(new PendingRead(requestId, origin, commitIndex, Round + 1));
+        RoundNeeded = true;
+    }
+
+    /// <summary>Starts the next round; the caller broadcasts heartbeats carrying the returned number.</summary>
+    public ulong StartRound()
+    {
+        RoundNeeded = false;
+        return ++Round;
+    }
+
+    /// <summary>Records that <paramref name="from"/> answered round <paramref name="round"/> (and so every earlier one).</summary>
+    public void Ack(string from, ulong round)
+    {
+        if (round == 0) return;
+        if (!_acks.TryGetValue(from, out var prev) || prev < round) _acks[from] = round;
+    }
+
+    /// <summary>
+    /// Releases every read whose round a quorum of the voters in <paramref name="config"/> has answered. The leader itself counts as
+    /// having answered every round it sent, if it is a voter.
+    /// </summary>
+    public void Release(string self, ClusterConfig config, List<PendingRead> released)
+    {
+        if (_confirming.Count == 0) return;
+        var voters = config.Voters;
+        if (voters.Length == 0) return;
+        Span<ulong> rounds = voters.Length <= 64 ? stackalloc ulong[voters.Length] : new ulong[voters.Length];
+        for (var i = 0; i < voters.Length; i++)
+        {
+            var v = voters[i];
+            rounds[i] = v == self ? Round : _acks.GetValueOrDefault(v);
+        }
+        rounds.Sort();
+        // The quorum-th highest round answered.
+        var confirmed = rounds[voters.Length - config.Quorum];
+        while (_confirming.Count > 0 && _confirming.Peek().Round <= confirmed)
+            released.Add(_confirming.Dequeue());
+    }
+
+    /// <summary>Drops everything (leadership lost); returns what was pending so the callers can be told.</summary>
+    public List<(ulong RequestId, string Origin)> Clear()
+    {
+        var all = new List<(ulong, string)>(_beforeFirstCommit);
+        foreach (var r in _confirming) all.Add((r.RequestId, r.Origin));
+        _confirming.Clear();
+        _beforeFirstCommit.Clear();
+        _acks.Clear();
+        RoundNeeded = false;
+        return all;
+    }
+}

@@ -1,0 +1,607 @@
+using RaftKv.Raft;
+using System.Runtime.InteropServices;
+
+namespace RaftKv.Simulation;
+
+/// <summary>What a finished schedule did, for reports and for tests that want to see the faults really happened.</summary>
+public sealed record SimStats(
+    int Seed, long Elections, long WritesAcked, long WritesSuperseded, long WritesUnknown, long ReadsServed, long ReadsFailed,
+    long Crashes, long Partitions, long SnapshotsInstalled, long ConfigChanges, long Transfers, long LivenessUnits);
+
+/// <summary>
+/// A whole cluster in one thread, driven by one seed: nodes, network, faults and clients. After every step it
+/// checks Raft's safety properties; after the faults stop it checks that the cluster recovers.
+/// </summary>
+public sealed class SimCluster
+{
+    private readonly int _seed;
+    private readonly SimOptions _o;
+    private readonly Random _rng;
+    private readonly SimNetwork _net;
+    private readonly List<SimNode> _nodes = [];
+    private readonly Dictionary<string, SimNode> _byId = [];
+    private readonly Func<string, IRaftLogStorage> _openDisk;
+    private readonly Action<string>? _crashDisk;
+
+    // Global truth the invariants are checked against.
+    private readonly Dictionary<ulong, string> _leaderOfTerm = [];
+    private readonly Dictionary<(ulong Index, ulong Term), (ulong Hash, ulong PrevTerm)> _entries = [];
+    private readonly Dictionary<ulong, ulong> _committedTerm = [];
+    private ulong _maxCommitted;
+    private readonly Dictionary<ulong, (ulong Term, ulong Hash)> _applied = [];
+    private ulong _maxAppliedGlobal;
+    private readonly Dictionary<string, List<(ulong Index, string Value)>> _history = new(StringComparer.Ordinal);
+    private ulong _maxAckedIndex;
+
+    private long _now;
+    private long _nextOpId = 1;
+    private ulong _nextReadId = 1;
+    private readonly List<(long Until, Action Undo)> _scheduled = [];
+    private readonly Dictionary<string, long> _restartAt = [];
+    private WriteOp? _finalWrite;
+    private bool _finalWriteAcked;
+
+    private long _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions, _snapshots, _configChanges, _transfers;
+
+    public SimCluster(int seed, SimOptions? options = null, Func<string, IRaftLogStorage>? openDisk = null, Action<string>? crashDisk = null)
+    {
+        _seed = seed;
+        _o = options ?? SimOptions.ForSeed(seed);
+        _rng = new Random(seed);
+        _net = new SimNetwork(_rng, _o);
+        _openDisk = openDisk ?? (_ => new MemoryStorage());
+        _crashDisk = crashDisk;
+        var voters = new List<Member>();
+        for (var i = 0; i < _o.Nodes; i++)
+        {
+            var id = "n" + i;
+            var node = new SimNode(id, _openDisk(id)) { TickOffset = _rng.Next(_o.TickUnits) };
+            _nodes.Add(node);
+            _byId[id] = node;
+            if (i < _o.InitialVoters) voters.Add(new Member(id, "addr-" + id, true));
+        }
+        var config = new ClusterConfig(voters);
+        foreach (var n in _nodes.Take(_o.InitialVoters))
+        {
+            RaftCore.Bootstrap(n.Disk, config);
+            n.ConfigEntryIndexes.Add(1);
+        }
+        foreach (var n in _nodes) Start(n);
+    }
+
+    public IReadOnlyList<SimNode> Nodes => _nodes;
+
+    /// <summary>Runs the schedule: faults, then recovery. Throws <see cref="SimulationViolation"/> on any broken invariant.</summary>
+    public SimStats Run()
+    {
+        var end = _o.FaultUnits + _o.LivenessUnits;
+        long livenessAt = -1;
+        for (_now = 0; _now < end; _now++)
+        {
+            var faulty = _now < _o.FaultUnits;
+            if (_now == _o.FaultUnits) Heal();
+            DeliverMessages();
+            TickNodes();
+            if (faulty)
+            {
+                InjectFaults();
+                ClientActions(allowMembershipChanges: true);
+            }
+            RestartDue();
+            ProcessReadies();
+            CheckInvariants();
+            if (!faulty && LivenessReached())
+            {
+                livenessAt = _now - _o.FaultUnits;
+                break;
+            }
+        }
+        if (livenessAt < 0) Fail("liveness: " + LivenessReport());
+        return new SimStats(_seed, _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions,
+            _snapshots, _configChanges, _transfers, livenessAt);
+    }
+
+    private void Fail(string message) => throw new SimulationViolation(_seed, _now, message);
+
+    // ---- lifecycle -------------------------------------------------------------------------------------------
+
+    private void Start(SimNode n)
+    {
+        var snapshot = n.Disk.Snapshot;
+        n.RestoreState(n.SnapshotData);
+        n.Applied = snapshot.Index;
+        n.Proposals = new ProposalTracker<WriteOp>();
+        n.Core = new RaftCore(new RaftOptions
+        {
+            Id = n.Id,
+            ElectionTicks = _o.ElectionTicks,
+            HeartbeatTicks = _o.HeartbeatTicks,
+            Random = new Random(_rng.Next()),
+            MaxSizePerMessage = _o.MaxEntriesPerMessage * 40L,
+            MaxInflightMessages = 4,
+            Applied = snapshot.Index,
+        }, n.Disk);
+        n.LastCommitSeen = n.Core.CommitIndex;
+        n.LastAppliedSeen = n.Applied;
+        if (n.Disk.HardState.Commit < n.DurableCommit) Fail($"{n.Id} restarted with commit {n.Disk.HardState.Commit} below the durable {n.DurableCommit}");
+    }
+
+    private void Crash(SimNode n)
+    {
+        if (!n.Alive) return;
+        _crashes++;
+        n.Core = null;
+        n.Kv.Clear();
+        n.Proposals.Clear((op, _) => _unknown++);
+        n.Reads.Clear();
+        n.ReadsAwaitingApply.Clear();
+        n.IncomingSnapshots.Clear();
+        if (_crashDisk is not null)
+        {
+            // Real storage: drop the handle as a crash would and reopen what made it to disk.
+            _crashDisk(n.Id);
+            n.Disk = _openDisk(n.Id);
+        }
+        _restartAt[n.Id] = _now + 50 + _rng.Next(400);
+    }
+
+    private void RestartDue()
+    {
+        foreach (var n in _nodes)
+        {
+            if (!n.Alive && _restartAt.TryGetValue(n.Id, out var at) && at <= _now)
+            {
+                _restartAt.Remove(n.Id);
+                Start(n);
+            }
+        }
+    }
+
+    private void Heal()
+    {
+        _net.HealAll();
+        _net.Faulty = false;
+        _scheduled.Clear();
+        foreach (var n in _nodes)
+        {
+            if (!n.Alive) _restartAt[n.Id] = _now;
+        }
+    }
+
+    // ---- the world moving ----------------------------------------------------------------------------------
+
+    private void DeliverMessages()
+    {
+        foreach (var e in _net.Due(_now).ToList())
+        {
+            var n = _byId[e.Message.To];
+            if (!n.Alive) continue;
+            if (e.Message.Type == MessageType.InstallSnapshot) n.IncomingSnapshots[e.Message.Snapshot!.Index] = e.SnapshotData!;
+            n.Core!.Step(e.Message);
+        }
+    }
+
+    private void TickNodes()
+    {
+        foreach (var n in _nodes)
+        {
+            if (n.Alive && (_now + n.TickOffset) % _o.TickUnits == 0) n.Core!.Tick();
+        }
+    }
+
+    private void InjectFaults()
+    {
+        for (var i = _scheduled.Count - 1; i >= 0; i--)
+        {
+            if (_scheduled[i].Until > _now) continue;
+            _scheduled[i].Undo();
+            _scheduled.RemoveAt(i);
+        }
+        if (_rng.NextDouble() < _o.PartitionRate && !_net.HasPartition)
+        {
+            _partitions++;
+            var oneWay = _rng.NextDouble() < 0.3;
+            var side = _nodes.Where(_ => _rng.NextDouble() < 0.5).Select(n => n.Id).ToHashSet();
+            foreach (var a in _nodes)
+            foreach (var b in _nodes)
+            {
+                if (side.Contains(a.Id) && !side.Contains(b.Id))
+                {
+                    _net.Block(a.Id, b.Id);
+                    if (!oneWay) _net.Block(b.Id, a.Id);
+                }
+            }
+            _scheduled.Add((_now + 100 + _rng.Next(800), _net.HealAll));
+        }
+        if (_rng.NextDouble() < _o.CrashRate)
+        {
+            var victim = _nodes[_rng.Next(_nodes.Count)];
+            Crash(victim);
+        }
+    }
+
+    private SimNode? RandomAlive()
+    {
+        var alive = _nodes.Where(n => n.Alive).ToList();
+        return alive.Count == 0 ? null : alive[_rng.Next(alive.Count)];
+    }
+
+    private SimNode? SomeLeader()
+    {
+        var leaders = _nodes.Where(n => n.Alive && n.Core!.Role == Role.Leader).ToList();
+        return leaders.Count == 0 ? null : leaders[_rng.Next(leaders.Count)];
+    }
+
+    private void ClientActions(bool allowMembershipChanges)
+    {
+        if (_rng.NextDouble() < _o.WriteRate) ClientWrite();
+        if (_rng.NextDouble() < _o.ReadRate) ClientRead();
+        if (!allowMembershipChanges) return;
+        if (_rng.NextDouble() < _o.ConfigChangeRate) ClientConfigChange();
+        if (_rng.NextDouble() < _o.TransferRate)
+        {
+            var l = SomeLeader();
+            if (l is not null)
+            {
+                var voters = l.Core!.Config.Voters;
+                if (voters.Length > 0 && l.Core.TransferLeadership(voters[_rng.Next(voters.Length)]).Accepted) _transfers++;
+            }
+        }
+    }
+
+    private void ClientWrite(WriteOp? op = null, SimNode? target = null)
+    {
+        var n = target ?? RandomAlive();
+        if (n is null) return;
+        op ??= new WriteOp(_nextOpId++, "k" + _rng.Next(8), "v" + _nextOpId, _now);
+        var r = n.Core!.Propose(SimNode.EncodeCommand(op.Key, op.Value));
+        if (!r.Accepted && r.Refusal == Refusal.NotLeader && r.Leader is not null && _byId[r.Leader].Alive)
+        {
+            // The client follows the redirect once, as the server's forwarding would.
+            n = _byId[r.Leader];
+            r = n.Core!.Propose(SimNode.EncodeCommand(op.Key, op.Value));
+        }
+        if (!r.Accepted)
+        {
+            if (r.Refusal == Refusal.None || string.IsNullOrEmpty(r.Message)) Fail($"refusal without a reason: {r}");
+            return;
+        }
+        n.Proposals.Add(r.Index, r.Term, op, Resolve);
+    }
+
+    private void ClientRead()
+    {
+        var n = RandomAlive();
+        if (n is null) return;
+        var op = new ReadOp(_nextOpId++, "k" + _rng.Next(8), _now, _maxAckedIndex);
+        var id = _nextReadId++;
+        n.Reads[id] = op;
+        n.Core!.ReadIndex(id);
+    }
+
+    private void ClientConfigChange()
+    {
+        var l = SomeLeader();
+        if (l is null) return;
+        var config = l.Core!.Config;
+        var outside = _nodes.Where(n => config.Find(n.Id) is null).ToList();
+        var nonVoters = config.Members.Where(m => !m.IsVoter).ToList();
+        ConfigChange change;
+        var pick = _rng.Next(3);
+        if (pick == 0 && outside.Count > 0)
+        {
+            var n = outside[_rng.Next(outside.Count)];
+            change = new ConfigChange(_rng.NextDouble() < 0.5 ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, n.Id, "addr-" + n.Id);
+        }
+        else if (pick == 1 && nonVoters.Count > 0)
+        {
+            change = new ConfigChange(ConfigChangeType.AddVoter, nonVoters[_rng.Next(nonVoters.Count)].Id);
+        }
+        else
+        {
+            // Keep at least two members so the cluster stays interesting; the core refuses removing the last voter.
+            if (config.Members.Length <= 2) return;
+            change = new ConfigChange(ConfigChangeType.Remove, config.Members[_rng.Next(config.Members.Length)].Id);
+        }
+        if (l.Core.ProposeConfigChange(change).Accepted) _configChanges++;
+    }
+
+    private void Resolve(WriteOp op, ProposalOutcome outcome)
+    {
+        switch (outcome)
+        {
+            case ProposalOutcome.Applied:
+                _acked++;
+                // The acknowledged write's index: where its value sits in the global history.
+                var list = _history[op.Key];
+                var idx = list.FindLast(h => h.Value == op.Value).Index;
+                if (idx == 0) Fail($"write {op} acknowledged but never applied");
+                _maxAckedIndex = Math.Max(_maxAckedIndex, idx);
+                if (_finalWrite == op) _finalWriteAcked = true;
+                break;
+            case ProposalOutcome.Superseded:
+                _superseded++;
+                if (_history.TryGetValue(op.Key, out var h) && h.Exists(x => x.Value == op.Value))
+                    Fail($"write {op} reported superseded but it was applied");
+                break;
+            default:
+                _unknown++;
+                break;
+        }
+    }
+
+    // ---- Ready processing ------------------------------------------------------------------------------------
+
+    private void ProcessReadies()
+    {
+        foreach (var n in _nodes)
+        {
+            for (var i = 0; i < 4 && n.Alive && n.Core!.HasReady; i++) HandleReady(n);
+        }
+    }
+
+    private void SendFrom(SimNode n, Message m)
+    {
+        byte[]? data = null;
+        if (m.Type == MessageType.InstallSnapshot)
+        {
+            if (m.Snapshot!.Index != n.Disk.Snapshot.Index) Fail($"{n.Id} sends snapshot {m.Snapshot.Index} but holds {n.Disk.Snapshot.Index}");
+            data = n.SnapshotData;
+        }
+        _net.Send(_now, new Envelope(m, data));
+    }
+
+    private void HandleReady(SimNode n)
+    {
+        var core = n.Core!;
+        var rd = core.GetReady();
+        foreach (var m in rd.EagerMessages) SendFrom(n, m);
+        if (_net.Faulty && rd.MustSync && _rng.NextDouble() < _o.CrashRate * _o.CrashMidReadyRate * 20)
+        {
+            // Crash after the leader's messages left but before its own writes were durable.
+            Crash(n);
+            return;
+        }
+
+        // Persist: snapshot, entries, hard state; then the dependent messages may go.
+        if (rd.Snapshot is { } snap)
+        {
+            if (!n.IncomingSnapshots.TryGetValue(snap.Index, out var data)) Fail($"{n.Id} installs snapshot {snap.Index} it never received");
+            n.Disk.InstallSnapshot(snap);
+            n.SnapshotData = data!;
+            n.ConfigEntryIndexes.Clear();
+            n.IncomingSnapshots.Clear();
+            _snapshots++;
+        }
+        if (rd.Entries.Count > 0)
+        {
+            var first = rd.Entries[0].Index;
+            n.ConfigEntryIndexes.RemoveWhere(i => i >= first);
+            n.Disk.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
+            foreach (var e in rd.Entries)
+            {
+                if (e.Type == EntryType.Configuration) n.ConfigEntryIndexes.Add(e.Index);
+                CheckLogMatching(n, e);
+            }
+        }
+        if (rd.HardState is { } hs)
+        {
+            if (hs.Commit < n.DurableCommit) Fail($"{n.Id} durable commit went back from {n.DurableCommit} to {hs.Commit}");
+            n.Disk.SetHardState(hs);
+            n.DurableCommit = hs.Commit;
+            RecordCommitted(n, hs.Commit);
+        }
+        n.Disk.Sync();
+        foreach (var m in rd.Messages) SendFrom(n, m);
+
+        // Apply.
+        if (rd.Snapshot is { } installed)
+        {
+            if (installed.Index < n.Applied) Fail($"{n.Id} snapshot {installed.Index} would move applied back from {n.Applied}");
+            n.RestoreState(n.SnapshotData);
+            n.Applied = installed.Index;
+            n.Proposals.OnSnapshotRestored(installed.Index, installed.Term, Resolve);
+        }
+        foreach (var e in rd.CommittedEntries)
+        {
+            if (e.Index != n.Applied + 1) Fail($"{n.Id} applies {e.Index} after {n.Applied}");
+            CheckApplied(n, e);
+            if (e.Type == EntryType.Normal && !e.Data.IsEmpty)
+            {
+                var (k, v) = SimNode.DecodeCommand(e.Data.Span);
+                n.Kv[k] = v;
+            }
+            n.Applied = e.Index;
+            n.Proposals.OnApplied(e.Index, e.Term, Resolve);
+        }
+        foreach (var rs in rd.ReadStates)
+        {
+            // The network duplicates messages, so an answer may come twice; the first one served the request.
+            if (!n.Reads.Remove(rs.RequestId, out var op)) continue;
+            // Linearizability: the read index covers every write acknowledged before the read began.
+            if (rs.Index < op!.MinIndex) Fail($"{n.Id} read {op} got index {rs.Index} below acknowledged write index {op.MinIndex}");
+            n.ReadsAwaitingApply.Add((op, rs.Index));
+        }
+        foreach (var fr in rd.FailedReads)
+        {
+            if (!n.Reads.Remove(fr.RequestId)) continue;
+            if (string.IsNullOrEmpty(fr.Reason)) Fail("failed read without a reason");
+            _readsFailed++;
+        }
+        if (rd.SoftState is { Role: Role.Leader } ss) OnNewLeader(n, ss.Term);
+        core.Advance();
+
+        ServeReads(n);
+        MaybeSnapshot(n);
+    }
+
+    private void ServeReads(SimNode n)
+    {
+        for (var i = n.ReadsAwaitingApply.Count - 1; i >= 0; i--)
+        {
+            var (op, index) = n.ReadsAwaitingApply[i];
+            if (n.Applied < index) continue;
+            n.ReadsAwaitingApply.RemoveAt(i);
+            n.Kv.TryGetValue(op.Key, out var got);
+            var expected = ExpectedValue(op.Key, n.Applied);
+            if (got != expected) Fail($"{n.Id} read {op.Key}={got} at applied {n.Applied}, log says {expected}");
+            _readsServed++;
+        }
+    }
+
+    private void MaybeSnapshot(SimNode n)
+    {
+        if (_o.SnapshotEvery == 0 || n.Applied < n.Disk.Snapshot.Index + (ulong)_o.SnapshotEvery) return;
+        var core = n.Core!;
+        var meta = core.SnapshotMetadataAt(n.Applied);
+        n.SnapshotData = n.SerializeState();
+        n.Disk.SetSnapshot(meta);
+        var compactTo = n.Applied > (ulong)_o.TrailingEntries ? n.Applied - (ulong)_o.TrailingEntries : 0;
+        compactTo = Math.Min(compactTo, n.Disk.LastIndex);
+        if (compactTo >= n.Disk.FirstIndex)
+        {
+            n.Disk.Compact(compactTo);
+            n.ConfigEntryIndexes.RemoveWhere(i => i <= compactTo);
+        }
+        n.Disk.Sync();
+        core.SnapshotTaken(meta);
+    }
+
+    // ---- invariants ------------------------------------------------------------------------------------------
+
+    private static ulong Hash(in Entry e)
+    {
+        var h = 14695981039346656037UL ^ (ulong)e.Type;
+        foreach (var b in e.Data.Span) h = (h ^ b) * 1099511628211UL;
+        return h;
+    }
+
+    /// <summary>Log matching (§5.3): entries with the same index and term have the same content and the same predecessor.</summary>
+    private void CheckLogMatching(SimNode n, in Entry e)
+    {
+        var prevTerm = e.Index <= 1 ? 0 : n.Disk.Term(e.Index - 1);
+        var key = (e.Index, e.Term);
+        var value = (Hash(e), prevTerm);
+        if (_entries.TryGetValue(key, out var seen))
+        {
+            if (seen != value) Fail($"log matching: {n.Id} holds {e} with prev term {prevTerm}, another node holds it with {seen}");
+        }
+        else
+        {
+            _entries[key] = value;
+        }
+    }
+
+    private void RecordCommitted(SimNode n, ulong commit)
+    {
+        if (commit == 0 || commit < n.Disk.FirstIndex - 1) return;
+        var term = n.Disk.Term(commit);
+        if (_committedTerm.TryGetValue(commit, out var t))
+        {
+            if (t != term) Fail($"committed entry changed: index {commit} term {t} vs {term} on {n.Id}");
+        }
+        else
+        {
+            _committedTerm[commit] = term;
+        }
+        if (commit > _maxCommitted) _maxCommitted = commit;
+    }
+
+    /// <summary>State machine safety: no two nodes apply different entries at one index.</summary>
+    private void CheckApplied(SimNode n, in Entry e)
+    {
+        var h = Hash(e);
+        if (_applied.TryGetValue(e.Index, out var seen))
+        {
+            if (seen != (e.Term, h)) Fail($"{n.Id} applied {e} but another node applied term {seen.Term} at that index");
+            return;
+        }
+        if (e.Index != _maxAppliedGlobal + 1 && _maxAppliedGlobal != 0 && e.Index > _maxAppliedGlobal + 1)
+        {
+            // A node can only apply an index first if everything below was applied by it; indexes below the first
+            // applied one can come from snapshots only.
+        }
+        _applied[e.Index] = (e.Term, h);
+        _maxAppliedGlobal = Math.Max(_maxAppliedGlobal, e.Index);
+        if (e.Type == EntryType.Normal && !e.Data.IsEmpty)
+        {
+            var (k, v) = SimNode.DecodeCommand(e.Data.Span);
+            if (!_history.TryGetValue(k, out var list)) _history[k] = list = [];
+            list.Add((e.Index, v));
+        }
+    }
+
+    private string? ExpectedValue(string key, ulong applied)
+    {
+        if (!_history.TryGetValue(key, out var list)) return null;
+        for (var i = list.Count - 1; i >= 0; i--)
+        {
+            if (list[i].Index <= applied) return list[i].Value;
+        }
+        return null;
+    }
+
+    /// <summary>Election safety (§5.2) and leader completeness (§5.4): one leader per term, holding every committed entry.</summary>
+    private void OnNewLeader(SimNode n, ulong term)
+    {
+        _elections++;
+        if (_leaderOfTerm.TryGetValue(term, out var other) && other != n.Id) Fail($"two leaders in term {term}: {other} and {n.Id}");
+        _leaderOfTerm[term] = n.Id;
+        if (_maxCommitted > 0 && _maxCommitted + 1 >= n.Core!.FirstIndex)
+        {
+            var t = n.Core.TermAt(_maxCommitted);
+            if (t != _committedTerm[_maxCommitted])
+                Fail($"leader completeness: new leader {n.Id} (term {term}) lacks committed entry {_maxCommitted}@{_committedTerm[_maxCommitted]} (has term {t?.ToString() ?? "none"})");
+        }
+    }
+
+    private void CheckInvariants()
+    {
+        foreach (var n in _nodes)
+        {
+            if (!n.Alive) continue;
+            var c = n.Core!;
+            if (c.Role == Role.Leader)
+            {
+                if (_leaderOfTerm.TryGetValue(c.Term, out var l) && l != n.Id) Fail($"two leaders in term {c.Term}: {l} and {n.Id}");
+                _leaderOfTerm[c.Term] = n.Id;
+                // At most one configuration change in flight, counted from the durable log the simulator tracks.
+                var uncommitted = n.ConfigEntryIndexes.GetViewBetween(c.CommitIndex + 1, ulong.MaxValue).Count;
+                if (uncommitted > 1) Fail($"{n.Id} has {uncommitted} uncommitted configuration entries");
+            }
+            if (c.CommitIndex < n.LastCommitSeen) Fail($"{n.Id} commit went back {n.LastCommitSeen} -> {c.CommitIndex}");
+            n.LastCommitSeen = c.CommitIndex;
+            if (n.Applied < n.LastAppliedSeen) Fail($"{n.Id} applied went back {n.LastAppliedSeen} -> {n.Applied}");
+            n.LastAppliedSeen = n.Applied;
+            if (c.AppliedIndex != n.Applied) Fail($"{n.Id} core thinks applied {c.AppliedIndex}, state machine is at {n.Applied}");
+        }
+    }
+
+    // ---- liveness ----------------------------------------------------------------------------------------------
+
+    private bool LivenessReached()
+    {
+        var leaders = _nodes.Where(n => n.Alive && n.Core!.Role == Role.Leader).ToList();
+        if (leaders.Count != 1) return false;
+        var l = leaders[0];
+        var c = l.Core!;
+        if (c.TermAt(c.CommitIndex) != c.Term) return false;
+        if (_finalWrite is null || (!_finalWriteAcked && l.Proposals.Count == 0 && _now % 50 == 0))
+        {
+            // One more write must go through end to end.
+            _finalWrite = new WriteOp(_nextOpId++, "final", "f" + _nextOpId, _now);
+            ClientWrite(_finalWrite, l);
+        }
+        if (!_finalWriteAcked) return false;
+        foreach (var m in c.Config.Members)
+        {
+            var n = _byId[m.Id];
+            if (!n.Alive || n.Proposals.Count > 0) return false;
+        }
+        return true;
+    }
+
+    private string LivenessReport() => string.Join("; ", _nodes.Select(n => n.Alive
+        ? $"{n.Id} {n.Core!.Role} t{n.Core.Term} leader={n.Core.Leader} commit={n.Core.CommitIndex} last={n.Core.LastIndex} applied={n.Applied} pending={n.Proposals.Count} config={n.Core.Config}"
+        : $"{n.Id} down")) + $"; final write acked={_finalWriteAcked}";
+}

@@ -1,0 +1,51 @@
+using RaftKv.Raft;
+namespace RaftKv.Simulation;
+
+/// <summary>A message in flight, with the snapshot bytes that travel beside an InstallSnapshot.</summary>
+public sealed record Envelope(Message Message, byte[]? SnapshotData);
+
+/// <summary>
+/// The simulated network: random delay (and so reordering), loss, duplication, and partitions, symmetric or one-way.
+/// Everything is decided by the cluster's single random generator.
+/// </summary>
+public sealed class SimNetwork(Random random, SimOptions options)
+{
+    private readonly PriorityQueue<Envelope, (long Time, long Seq)> _queue = new();
+    private readonly HashSet<(string From, string To)> _blocked = [];
+    private long _seq;
+
+    public bool Faulty { get; set; } = true;
+
+    public int InFlight => _queue.Count;
+
+    public void Send(long now, Envelope e)
+    {
+        var m = e.Message;
+        if (_blocked.Contains((m.From, m.To))) return;
+        if (Faulty && random.NextDouble() < options.DropRate) return;
+        var copies = Faulty && random.NextDouble() < options.DuplicateRate ? 2 : 1;
+        for (var i = 0; i < copies; i++)
+        {
+            var delay = 1 + random.Next(Faulty ? options.MaxDelay : 3);
+            _queue.Enqueue(e, (now + delay, _seq++));
+        }
+    }
+
+    /// <summary>Messages due at or before <paramref name="now"/>, in delivery order.</summary>
+    public IEnumerable<Envelope> Due(long now)
+    {
+        while (_queue.TryPeek(out var e, out var at) && at.Time <= now)
+        {
+            _queue.Dequeue();
+            // A partition that formed while the message was in flight still stops it.
+            if (_blocked.Contains((e.Message.From, e.Message.To))) continue;
+            yield return e;
+        }
+    }
+
+    public void Block(string from, string to) => _blocked.Add((from, to));
+
+    public void HealAll() => _blocked.Clear();
+
+    public bool HasPartition => _blocked.Count > 0;
+}

@@ -1,0 +1,56 @@
+using RaftKv.Raft;
+namespace RaftKv.Simulation;
+
+/// <summary>The knobs of one simulated schedule, all drawn from its seed.</summary>
+public sealed record SimOptions
+{
+    public int Nodes { get; init; } = 5;
+    public int InitialVoters { get; init; } = 3;
+    /// <summary>Simulated time units per core tick.</summary>
+    public int TickUnits { get; init; } = 10;
+    public int ElectionTicks { get; init; } = 10;
+    public int HeartbeatTicks { get; init; } = 2;
+    public int FaultUnits { get; init; } = 3000;
+    public int LivenessUnits { get; init; } = 2500;
+    public int MaxDelay { get; init; } = 20;
+    public double DropRate { get; init; }
+    public double DuplicateRate { get; init; }
+    public double PartitionRate { get; init; }
+    public double CrashRate { get; init; }
+    /// <summary>Chance that a crash hits between sending a leader's eager messages and persisting its Ready.</summary>
+    public double CrashMidReadyRate { get; init; }
+    public double WriteRate { get; init; } = 0.05;
+    public double ReadRate { get; init; } = 0.03;
+    public double ConfigChangeRate { get; init; } = 0.002;
+    public double TransferRate { get; init; } = 0.001;
+    /// <summary>Applied entries between local snapshots (0: never).</summary>
+    public int SnapshotEvery { get; init; } = 30;
+    /// <summary>Entries kept behind a snapshot when compacting.</summary>
+    public int TrailingEntries { get; init; } = 5;
+    public int MaxEntriesPerMessage { get; init; } = 8;
+
+    /// <summary>A varied schedule: fault rates and sizes differ from seed to seed so that many regimes are covered.</summary>
+    public static SimOptions ForSeed(int seed)
+    {
+        var r = new Random(unchecked(seed * 7919 + 17));
+        var nodes = r.Next(3, 6);
+        return new SimOptions
+        {
+            Nodes = nodes,
+            InitialVoters = r.Next(1, nodes + 1),
+            MaxDelay = r.Next(2, 40),
+            DropRate = r.NextDouble() < 0.2 ? 0 : r.NextDouble() * 0.15,
+            DuplicateRate = r.NextDouble() * 0.05,
+            PartitionRate = r.NextDouble() * 0.004,
+            CrashRate = r.NextDouble() * 0.002,
+            CrashMidReadyRate = r.NextDouble() * 0.2,
+            WriteRate = 0.01 + r.NextDouble() * 0.1,
+            ReadRate = r.NextDouble() * 0.05,
+            ConfigChangeRate = r.NextDouble() * 0.004,
+            TransferRate = r.NextDouble() * 0.002,
+            SnapshotEvery = r.NextDouble() < 0.2 ? 0 : r.Next(5, 60),
+            TrailingEntries = r.Next(0, 10),
+            MaxEntriesPerMessage = r.Next(1, 16),
+        };
+    }
+}
