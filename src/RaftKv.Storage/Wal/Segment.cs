@@ -1,0 +1,92 @@
+using System.Globalization;
+using Microsoft.Win32.SafeHandles;
+
+namespace RaftKv.Storage.Wal;
+
+/// <summary>
+/// One WAL segment file, named <c>{seq:x16}-{firstIndex:x16}.wal</c>: its sequence number (consecutive, so a missing
+/// file is noticed) and the index the next entry had when it was started, so compaction can tell from the names alone
+/// which files hold only old entries. Only the newest segment is written; older ones stay open for reads.
+/// </summary>
+internal sealed class Segment : IDisposable
+{
+    public const string Extension = ".wal";
+
+    private Segment(string path, ulong seq, ulong firstIndex, SafeFileHandle handle, long length)
+    {
+        FilePath = path;
+        Seq = seq;
+        FirstIndex = firstIndex;
+        Handle = handle;
+        Length = length;
+    }
+
+    public string FilePath { get; }
+
+    public ulong Seq { get; }
+
+    public ulong FirstIndex { get; }
+
+    public SafeFileHandle Handle { get; }
+
+    /// <summary>Bytes handed to the OS (the file's size as this process sees it).</summary>
+    public long Length { get; set; }
+
+    /// <summary>Written since the last flush to the device.</summary>
+    public bool Dirty { get; set; }
+
+    public static string FileName(ulong seq, ulong firstIndex) =>
+        seq.ToString("x16", CultureInfo.InvariantCulture) + "-" + firstIndex.ToString("x16", CultureInfo.InvariantCulture) + Extension;
+
+    public static bool TryParseName(string fileName, out ulong seq, out ulong firstIndex)
+    {
+        seq = firstIndex = 0;
+        if (fileName.Length != 16 + 1 + 16 + Extension.Length || !fileName.EndsWith(Extension, StringComparison.Ordinal) || fileName[16] != '-') return false;
+        return ulong.TryParse(fileName.AsSpan(0, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out seq)
+               && ulong.TryParse(fileName.AsSpan(17, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out firstIndex);
+    }
+
+    /// <summary>Opens an existing segment for reading and (if it becomes the active one) appending.</summary>
+    public static Segment OpenExisting(string path, ulong seq, ulong firstIndex)
+    {
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        return new Segment(path, seq, firstIndex, handle, RandomAccess.GetLength(handle));
+    }
+
+    /// <summary>
+    /// Creates a segment durably: the header is written to a temporary file, flushed, and renamed into place, and the
+    /// directory is flushed. So a segment file either does not exist or begins with a durable header.
+    /// </summary>
+    public static Segment Create(string directory, in SegmentHeader header)
+    {
+        var path = Path.Combine(directory, FileName(header.Seq, header.FirstIndex));
+        var tmp = path + ".tmp";
+        var bytes = WalRecord.EncodeHeader(header);
+        using (var h = File.OpenHandle(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+        {
+            RandomAccess.Write(h, bytes, 0);
+            Durable.FlushData(h);
+        }
+        File.Move(tmp, path, overwrite: true);
+        Durable.FlushDirectory(directory);
+        return OpenExisting(path, header.Seq, header.FirstIndex);
+    }
+
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        RandomAccess.Write(Handle, data, Length);
+        Length += data.Length;
+        Dirty = true;
+    }
+
+    public void Flush()
+    {
+        if (!Dirty) return;
+        Durable.FlushData(Handle);
+        Dirty = false;
+    }
+
+    public void Dispose() => Handle.Dispose();
+
+    public override string ToString() => Path.GetFileName(FilePath);
+}

@@ -1,0 +1,103 @@
+using RaftKv.Raft.Tests.Harness;
+
+namespace RaftKv.Raft.Tests;
+
+/// <summary>Linearizable reads through ReadIndex (thesis §6.4).</summary>
+public sealed class ReadIndexTests
+{
+    [Fact]
+    public void Thesis6_4_ManyReadsShareOneHeartbeatRound()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Propose("n1", "x");
+        c.Settle();
+        var commit = c["n1"].CommitIndex;
+        for (ulong id = 1; id <= 100; id++) c["n1"].ReadIndex(id);
+        var rd = c["n1"].GetReady();
+        var heartbeats = rd.EagerMessages.Where(m => m.Type == MessageType.Heartbeat).ToList();
+        Assert.Equal(2, heartbeats.Count);
+        Assert.Single(heartbeats.Select(h => h.Context).Distinct());
+        Assert.Empty(rd.ReadStates);
+        c["n1"].Advance();
+        foreach (var m in heartbeats) c.InFlight.Add(m);
+        c.Settle();
+        var states = c.Nodes["n1"].ReadStates;
+        Assert.Equal(100, states.Count);
+        Assert.All(states, s => Assert.Equal(commit, s.Index));
+    }
+
+    [Fact]
+    public void Thesis6_4_NewLeaderServesNoReadBeforeItsNoOpCommits()
+    {
+        var c = new TestCluster(3);
+        c.Settle();
+        c.Drop = m => m.Type == MessageType.AppendResponse;
+        c["n1"].Campaign();
+        c.Settle();
+        Assert.Equal(Role.Leader, c["n1"].Role);
+        c["n1"].ReadIndex(7);
+        c.Settle();
+        Assert.Empty(c.Nodes["n1"].ReadStates);
+        Assert.Equal(1, c["n1"].PendingReadCount);
+        c.Drop = null;
+        c.Tick();
+        var s = Assert.Single(c.Nodes["n1"].ReadStates);
+        Assert.Equal(7UL, s.RequestId);
+        Assert.True(c["n1"].TermAt(s.Index) == c["n1"].Term, "the read index includes the new leader's no-op");
+    }
+
+    [Fact]
+    public void Thesis6_4_FollowerGetsItsReadIndexFromTheLeader()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Propose("n1", "x");
+        c.Settle();
+        c["n2"].ReadIndex(42);
+        c.Settle();
+        var s = Assert.Single(c.Nodes["n2"].ReadStates);
+        Assert.Equal(42UL, s.RequestId);
+        Assert.Equal(c["n1"].CommitIndex, s.Index);
+        Assert.Contains(c.Sent, m => m.Type == MessageType.ReadIndex && m.From == "n2" && m.To == "n1");
+    }
+
+    [Fact]
+    public void Thesis6_4_DeposedLeaderCannotConfirmReadsAndFailsThem()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Isolate("n1");
+        c["n1"].ReadIndex(1);
+        c.Settle();
+        Assert.Empty(c.Nodes["n1"].ReadStates);
+        c.Tick(25);
+        Assert.NotEqual(Role.Leader, c["n1"].Role);
+        var f = Assert.Single(c.Nodes["n1"].FailedReads);
+        Assert.Equal(1UL, f.RequestId);
+        Assert.Empty(c.Nodes["n1"].ReadStates);
+    }
+
+    [Fact]
+    public void ReadWithNoLeaderKnown_FailsAtOnce()
+    {
+        var c = new TestCluster(3);
+        c["n2"].ReadIndex(5);
+        c.Settle();
+        var f = Assert.Single(c.Nodes["n2"].FailedReads);
+        Assert.Contains("no leader", f.Reason);
+    }
+
+    [Fact]
+    public void SingleVoterLeader_ConfirmsReadsWithoutMessages()
+    {
+        var c = new TestCluster(1);
+        c.Elect("n1");
+        c.Settle();
+        c.Sent.Clear();
+        c["n1"].ReadIndex(3);
+        c.Settle();
+        Assert.Single(c.Nodes["n1"].ReadStates);
+        Assert.Empty(c.Sent);
+    }
+}

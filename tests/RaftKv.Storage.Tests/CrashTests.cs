@@ -1,0 +1,219 @@
+using RaftKv.Raft;
+using RaftKv.Storage.Wal;
+
+namespace RaftKv.Storage.Tests;
+
+/// <summary>
+/// Power-loss and bit-rot damage to the files, checked against the states the log went through: recovery must yield
+/// exactly the state after some prefix of the records written, never less than what the last fsync covered, or refuse.
+/// </summary>
+public class CrashTests
+{
+    private static readonly StorageOptions OneSegment = new() { SegmentSize = 1 << 20, EntryCacheBytes = 1 << 20, WriteBufferBytes = 4096 };
+
+    /// <summary>The last segment's bytes after a synced prefix and an unsynced tail, and the state after each record boundary.</summary>
+    private sealed record Scenario(string SegmentPath, byte[] Bytes, long SyncedLength, List<(long End, string State)> Boundaries);
+
+    private static Scenario Build(TempDir dir)
+    {
+        var model = new MemoryStorage();
+        var wal = FileLogStorage.Open(dir.Path, OneSegment);
+        foreach (var s in new IRaftLogStorage[] { wal, model })
+        {
+            s.Append(Make.Entries(1, 20, 1, 40));
+            s.SetHardState(new HardState(1, "a", 15));
+            s.SetSnapshot(new SnapshotMetadata(10, 1, Make.Config("a", "b")));
+            s.Compact(5);
+            s.Sync();
+        }
+        var path = Directory.GetFiles(dir.Path, "*.wal").Single();
+        long Length() => new FileInfo(path).Length;
+        var boundaries = new List<(long, string)> { (Length(), Describe.State(model)) };
+        void Step(Action<IRaftLogStorage> op)
+        {
+            op(model);
+            op(wal);
+            wal.FlushToOs();
+            boundaries.Add((Length(), Describe.State(model)));
+        }
+
+        // The unsynced tail: one record per step, except the overwrite, whose two records are split by hand.
+        Step(s => s.Append([Make.Entry(21, 2, 40)]));
+        Step(s => s.SetHardState(new HardState(2, "b", 18)));
+        Step(s => s.Append([Make.Entry(22, 2, 0)]));
+        var truncatedState = Describe.State(Make.Truncated(model, 21));
+        var before = Length();
+        Step(s => s.Append([Make.Entry(21, 3, 25)])); // truncate marker + entry
+        boundaries.Insert(boundaries.Count - 1, (before + WalRecord.EncodeTruncate(21).Length, truncatedState));
+        Step(s => s.SetSnapshot(new SnapshotMetadata(18, 1, Make.Config("a", "b", "c"))));
+        Step(s => s.Compact(12));
+        Step(s => s.Append([Make.Entry(22, 3, 70)]));
+        Step(s => s.Append([Make.Entry(23, 3, 5)]));
+        wal.SimulateCrash();
+        return new Scenario(path, File.ReadAllBytes(path), boundaries[0].Item1, boundaries);
+    }
+
+    private static (string? State, StorageCorruptException? Error, List<string> Warnings) Recover(TempDir dir, string path, byte[] bytes)
+    {
+        File.WriteAllBytes(path, bytes);
+        var warnings = new List<string>();
+        try
+        {
+            using var wal = FileLogStorage.Open(dir.Path, OneSegment, warnings.Add);
+            return (Describe.State(wal), null, warnings);
+        }
+        catch (StorageCorruptException e)
+        {
+            return (null, e, warnings);
+        }
+    }
+
+    [Fact]
+    public void Cut_at_every_byte_of_the_unsynced_tail_recovers_exactly_the_complete_records()
+    {
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        Assert.Equal(sc.Bytes.Length, sc.Boundaries[^1].End);
+        for (var cut = sc.SyncedLength; cut <= sc.Bytes.Length; cut++)
+        {
+            var (state, error, warnings) = Recover(dir, sc.SegmentPath, sc.Bytes[..(int)cut]);
+            Assert.Null(error);
+            var expected = sc.Boundaries.Last(b => b.End <= cut);
+            Assert.True(expected.State == state, $"cut at {cut}: expected\n{expected.State}\ngot\n{state}");
+            Assert.Equal(expected.End == cut ? 0 : 1, warnings.Count);
+            Assert.Equal(expected.End, new FileInfo(sc.SegmentPath).Length); // the torn bytes are gone for good
+        }
+    }
+
+    [Fact]
+    public void Zeroed_tail_after_a_crash_is_cut_like_a_short_file()
+    {
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        var last = sc.Boundaries[^2].End;
+        var bytes = (byte[])sc.Bytes.Clone();
+        Array.Clear(bytes, (int)last + 3, bytes.Length - (int)last - 3);
+        var (state, error, warnings) = Recover(dir, sc.SegmentPath, [.. bytes, .. new byte[4096]]);
+        Assert.Null(error);
+        Assert.Equal(sc.Boundaries[^2].State, state);
+        Assert.Single(warnings);
+    }
+
+    [Fact]
+    public void Flipped_bits_are_cut_only_in_the_last_record_and_refused_anywhere_else()
+    {
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        var rng = new Random(11);
+        var lastRecordStart = sc.Boundaries[^2].End;
+        for (var n = 0; n < 300; n++)
+        {
+            // Half the flips in the unsynced tail, half anywhere.
+            var offset = n % 2 == 0 ? rng.NextInt64(sc.SyncedLength, sc.Bytes.Length) : rng.NextInt64(0, sc.Bytes.Length);
+            var bytes = (byte[])sc.Bytes.Clone();
+            bytes[offset] ^= (byte)(1 << rng.Next(8));
+            var (state, error, _) = Recover(dir, sc.SegmentPath, bytes);
+            if (offset >= lastRecordStart)
+            {
+                Assert.True(error is null, $"flip at {offset} (last record): {error?.Message}");
+                Assert.Equal(sc.Boundaries[^2].State, state);
+            }
+            else
+            {
+                Assert.True(error is not null, $"flip at {offset} was not detected");
+                Assert.Equal(sc.SegmentPath, error.FilePath);
+                Assert.InRange(error.Offset, 0, offset);
+                Assert.Contains($"at byte offset {error.Offset}", error.Message);
+                Assert.Contains(Path.GetFileName(sc.SegmentPath), error.Message);
+            }
+        }
+    }
+
+    private static (string Dir, string[] Segments) ThreeSegments(TempDir dir)
+    {
+        var options = new StorageOptions { SegmentSize = 4096, WriteBufferBytes = 4096 };
+        using (var wal = FileLogStorage.Open(dir.Path, options))
+        {
+            wal.Append(Make.Entries(1, 70, 1, 100));
+            wal.Sync();
+        }
+        var segments = Directory.GetFiles(dir.Path, "*.wal").Order(StringComparer.Ordinal).ToArray();
+        Assert.True(segments.Length >= 3);
+        return (dir.Path, segments);
+    }
+
+    private static StorageCorruptException Refused(TempDir dir) =>
+        Assert.Throws<StorageCorruptException>(() => FileLogStorage.Open(dir.Path, new StorageOptions { SegmentSize = 4096, WriteBufferBytes = 4096 }).Dispose());
+
+    [Fact]
+    public void Any_flip_in_a_segment_that_is_not_the_last_is_refused()
+    {
+        using var dir = new TempDir();
+        var (_, segments) = ThreeSegments(dir);
+        var original = File.ReadAllBytes(segments[0]);
+        var rng = new Random(4);
+        for (var n = 0; n < 40; n++)
+        {
+            var offset = n == 0 ? original.Length - 1 : rng.Next(original.Length);
+            var bytes = (byte[])original.Clone();
+            bytes[offset] ^= 0x10;
+            File.WriteAllBytes(segments[0], bytes);
+            var e = Refused(dir);
+            Assert.Equal(segments[0], e.FilePath);
+            Assert.InRange(e.Offset, 0, offset);
+        }
+    }
+
+    [Fact]
+    public void A_missing_middle_segment_is_refused_as_a_gap()
+    {
+        using var dir = new TempDir();
+        var (_, segments) = ThreeSegments(dir);
+        File.Delete(segments[1]);
+        var e = Refused(dir);
+        Assert.Contains("missing", e.Message);
+        Assert.Equal(segments[2], e.FilePath);
+    }
+
+    [Fact]
+    public void A_missing_first_segment_still_holding_live_entries_is_refused()
+    {
+        using var dir = new TempDir();
+        var (_, segments) = ThreeSegments(dir);
+        File.Delete(segments[0]);
+        var e = Refused(dir);
+        Assert.Contains("entries 1..", e.Message);
+        Assert.Equal(segments[1], e.FilePath);
+    }
+
+    [Fact]
+    public void An_index_going_backwards_is_refused_even_at_the_tail()
+    {
+        using var dir = new TempDir();
+        var (_, segments) = ThreeSegments(dir);
+        var frame = new byte[WalRecord.EntryFrameSize(3)];
+        WalRecord.WriteEntry(frame, new Entry(60, 1, EntryType.Normal, new byte[3]));
+        var last = segments[^1];
+        var at = new FileInfo(last).Length;
+        File.AppendAllBytes(last, frame);
+        var e = Refused(dir);
+        Assert.Equal((last, at), (e.FilePath, e.Offset));
+        Assert.Contains("going backwards", e.Message);
+    }
+
+    [Fact]
+    public void A_segment_that_does_not_continue_the_previous_one_is_refused()
+    {
+        using var dir = new TempDir();
+        var (_, segments) = ThreeSegments(dir);
+        Segment.TryParseName(Path.GetFileName(segments[^1]), out var seq, out _);
+        using (var wal = FileLogStorage.Open(dir.Path, new StorageOptions { SegmentSize = 4096, WriteBufferBytes = 4096 }))
+        {
+            Assert.Equal(70ul, wal.LastIndex);
+        }
+        Segment.Create(dir.Path, new SegmentHeader(seq + 1, 75, 0, 0, HardState.Empty, SnapshotMetadata.Empty)).Dispose();
+        var e = Refused(dir);
+        Assert.Contains("a gap between segments", e.Message);
+        Assert.Equal(0, e.Offset);
+    }
+}
