@@ -6,6 +6,10 @@ public sealed partial class RaftCore
     private readonly ReadIndexQueue _reads = new();
     private readonly List<ReadIndexQueue.PendingRead> _released = [];
 
+    // Reads this follower forwarded to its leader and has not heard back about. A forwarded read whose message is
+    // lost stays here until leadership changes: the runtime must also time reads out.
+    private readonly HashSet<ulong> _forwardedReads = [];
+
     /// <summary>
     /// Asks for a read index for request <paramref name="requestId"/>. The answer comes in a later Ready: a
     /// <see cref="ReadState"/> (serve the read once that index is applied) or a <see cref="FailedRead"/>. A follower
@@ -21,6 +25,7 @@ public sealed partial class RaftCore
         }
         else if (Leader is not null)
         {
+            _forwardedReads.Add(requestId);
             Send(new Message { Type = MessageType.ReadIndex, From = Id, To = Leader, Term = Term, Context = requestId });
         }
         else
@@ -71,12 +76,17 @@ public sealed partial class RaftCore
 
     private void HandleReadIndexResponse(Message m)
     {
+        // Only answers to reads still waiting here count (a duplicate, or an answer after we gave up, is ignored).
+        if (!_forwardedReads.Remove(m.Context)) return;
         if (m.Reject) _ready.FailedReadList.Add(new FailedRead(m.Context, "the leader could not confirm the read", Leader));
         else _ready.ReadStateList.Add(new ReadState(m.Context, m.Index));
     }
 
     private void FailPendingReads(string reason)
     {
+        // Reads forwarded to a leader we no longer follow: its answer would be dropped as stale, so fail them now.
+        foreach (var id in _forwardedReads) _ready.FailedReadList.Add(new FailedRead(id, reason, null));
+        _forwardedReads.Clear();
         if (_reads.Count == 0) return;
         foreach (var (id, origin) in _reads.Clear())
         {

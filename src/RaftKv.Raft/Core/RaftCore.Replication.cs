@@ -121,13 +121,16 @@ public sealed partial class RaftCore
             _log.Restore(s);
             RestoreConfiguration(s);
         }
-        Send(new Message { Type = MessageType.AppendResponse, From = Id, To = m.From, Term = Term, Index = _log.LastIndex });
+        // Acknowledge the snapshot's index only: entries after it in our log were never checked against the leader's.
+        Send(new Message { Type = MessageType.AppendResponse, From = Id, To = m.From, Term = Term, Index = s.Index });
     }
 
     private void HandleAppendResponse(Message m)
     {
         if (!_progress.TryGetValue(m.From, out var pr)) return;
         pr.RecentActive = true;
+        // Nobody can hold more of this leader's log than it has; such an answer is not about this log.
+        if (m.Index > _log.LastIndex) return;
         if (m.Reject)
         {
             var hint = m.RejectHint;

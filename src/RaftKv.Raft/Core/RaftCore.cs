@@ -222,7 +222,10 @@ public sealed partial class RaftCore
 
     private void Send(Message m)
     {
-        if (m.IsLeaderReplication) _ready.EagerList.Add(m);
+        // §10.2.1 lets a leader send before its own entries are durable, not before its term and vote are: a
+        // single voter elects itself within one input, and if it crashed before persisting that term it could win
+        // the same term again with a different log. Such messages wait for the sync like any other.
+        if (m.IsLeaderReplication && _lastHardState.Term == Term && _lastHardState.VotedFor == VotedFor) _ready.EagerList.Add(m);
         else _ready.MessageList.Add(m);
     }
 
