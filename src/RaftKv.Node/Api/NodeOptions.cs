@@ -1,0 +1,50 @@
+namespace RaftKv.Node;
+
+/// <summary>Everything a node needs to start. The server fills it from its command line.</summary>
+public sealed record NodeOptions
+{
+    /// <summary>This node's id (hraftd's default: the raft address).</summary>
+    public required string Id { get; init; }
+
+    /// <summary>Where to keep the log and snapshots (ignored when <see cref="InMemory"/>).</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>Address the raft transport listens on, host:port.</summary>
+    public required string RaftBindAddress { get; init; }
+
+    /// <summary>Raft address other nodes use to reach this one (default: the bind address).</summary>
+    public string? RaftAdvertiseAddress { get; init; }
+
+    /// <summary>HTTP address other nodes forward client requests to.</summary>
+    public required string HttpAdvertiseAddress { get; init; }
+
+    /// <summary>Keep the log in memory only: fast, and lost on restart. Writes are acknowledged without fsync.</summary>
+    public bool InMemory { get; init; }
+
+    /// <summary>Found a new one-node cluster if the data directory is empty (the server decides this from -join).</summary>
+    public bool Bootstrap { get; init; }
+
+    /// <summary>Leader heartbeat interval.</summary>
+    public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Base election timeout: a follower that hears no leader for a random time in [T, 2T) starts an election.</summary>
+    public TimeSpan ElectionTimeout { get; init; } = TimeSpan.FromMilliseconds(1000);
+
+    /// <summary>Entries applied since the last snapshot that trigger a new one (hashicorp/raft's SnapshotThreshold).</summary>
+    public int SnapshotThreshold { get; init; } = 8192;
+
+    /// <summary>Entries kept in the log behind a snapshot, so slightly lagging followers need no snapshot (TrailingLogs).</summary>
+    public int TrailingLogs { get; init; } = 10240;
+
+    /// <summary>How often to check whether a snapshot is due (SnapshotInterval).</summary>
+    public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Snapshots kept on disk.</summary>
+    public int SnapshotsRetained { get; init; } = 2;
+
+    /// <summary>How long a client request may wait before it fails with a timeout.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The raft address others should use.</summary>
+    public string RaftAddress => RaftAdvertiseAddress ?? RaftBindAddress;
+}

@@ -1,0 +1,277 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Node.Runtime;
+using RaftKv.Node.StateMachine;
+using RaftKv.Node.Transport;
+using RaftKv.Raft;
+using RaftKv.Storage;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Node;
+
+/// <summary>
+/// A RaftKv node: storage, transport, the raft loop and the key-value map, behind <see cref="IKvNode"/>.
+/// A program can host it without HTTP (the embedded use), or under the raftkvd server.
+/// </summary>
+public sealed class KvNode : IKvNode
+{
+    private readonly NodeOptions _options;
+    private readonly RaftLoop _loop;
+    private readonly IRaftTransport _transport;
+    private readonly IDisposable _storage;
+    private readonly string? _temporaryDirectory;
+    private readonly ILogger _log;
+    private int _disposed;
+
+    private KvNode(NodeOptions options, RaftLoop loop, IRaftTransport transport, IDisposable storage, string? temporaryDirectory, ILogger log)
+    {
+        _options = options;
+        _loop = loop;
+        _transport = transport;
+        _storage = storage;
+        _temporaryDirectory = temporaryDirectory;
+        _log = log;
+    }
+
+    /// <inheritdoc />
+    public string Id => _options.Id;
+
+    /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
+    public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);
+
+    internal static async Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory, Func<ILogger, IRaftTransport> createTransport,
+        CancellationToken cancellationToken)
+    {
+        var log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RaftKv.Node." + options.Id);
+        IRaftLogStorage storage;
+        SnapshotStore snapshots;
+        SnapshotInfo? restoreFrom;
+        IDisposable owner;
+        string? temporary = null;
+        if (options.InMemory)
+        {
+            // hraftd's -inmem: the log lives in memory; snapshots still need files to stream, kept in a private temp folder.
+            storage = new MemoryStorage();
+            temporary = Path.Combine(Path.GetTempPath(), "raftkv-inmem-" + Guid.NewGuid().ToString("N"));
+            snapshots = SnapshotStore.Open(temporary, options.SnapshotsRetained);
+            restoreFrom = null;
+            owner = storage;
+        }
+        else
+        {
+            var opened = NodeStorage.Open(options.DataDirectory, new StorageOptions { SnapshotsRetained = options.SnapshotsRetained },
+                warning => log.LogWarning("{Warning}", warning));
+            storage = opened.Log;
+            snapshots = opened.Snapshots;
+            restoreFrom = opened.RestoreFrom;
+            owner = opened;
+        }
+        IRaftTransport? transport = null;
+        RaftLoop? loop = null;
+        try
+        {
+            if (options.Bootstrap && storage.LastIndex == 0 && storage.HardState.IsEmpty && storage.Snapshot.IsEmpty)
+            {
+                var self = new Member(options.Id, new NodeAddress(options.RaftAddress, options.HttpAdvertiseAddress).ToString(), true);
+                RaftCore.Bootstrap(storage, new ClusterConfig([self]));
+                log.LogInformation("bootstrapped a new cluster with {Id} as its only voter", options.Id);
+            }
+            transport = createTransport(log);
+            loop = new RaftLoop(options, log, storage, snapshots, restoreFrom, transport);
+            var receiver = loop;
+            await transport.StartAsync(receiver.Receive, async (m, stream, ct) =>
+            {
+                // Stored (temp file, fsync, rename) before the core hears of it: installing it must never find it missing.
+                await snapshots.ReceiveAsync(m.Snapshot!, stream, ct).ConfigureAwait(false);
+                receiver.Receive(m);
+            }, cancellationToken).ConfigureAwait(false);
+            loop.Start();
+            return new KvNode(options, loop, transport, owner, temporary, log);
+        }
+        catch
+        {
+            loop?.Dispose();
+            if (transport is not null) await transport.DisposeAsync().ConfigureAwait(false);
+            owner.Dispose();
+            if (temporary is not null) TryDelete(temporary);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken = default)
+    {
+        if (pairs.Count == 0) throw new NodeException(NodeErrorKind.BadRequest, "nothing to set: give at least one key");
+        foreach (var (k, v) in pairs)
+        {
+            if (string.IsNullOrEmpty(k)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
+            ArgumentNullException.ThrowIfNull(v);
+        }
+        return Write(_loop.ProposeAsync(KvCommand.EncodeSet(pairs)), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<ulong> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
+        return Write(_loop.ProposeAsync(KvCommand.EncodeDelete(key)), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
+        switch (level)
+        {
+            case ReadLevel.None:
+                return _loop.State.Get(key);
+            case ReadLevel.Weak:
+                return await Read(_loop.ReadWeakAsync(key), cancellationToken).ConfigureAwait(false);
+            case ReadLevel.Linearizable:
+                return await Read(_loop.ReadLinearizableAsync(key), cancellationToken).ConfigureAwait(false);
+            case ReadLevel.Strong:
+                // Through the log: once the barrier is applied here, every write before it is too.
+                await Write(_loop.ProposeAsync(KvCommand.EncodeBarrier()), cancellationToken).ConfigureAwait(false);
+                return _loop.State.Get(key);
+            default:
+                throw new NodeException(NodeErrorKind.BadRequest, $"unknown read level {level}");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task JoinAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(raftAddress))
+            throw new NodeException(NodeErrorKind.BadRequest, "join needs a node id and its raft address");
+        if (raftAddress.Contains('|') || httpAddress.Contains('|'))
+            throw new NodeException(NodeErrorKind.BadRequest, "addresses must not contain '|'");
+        var change = new ConfigChange(voter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, id, new NodeAddress(raftAddress, httpAddress).ToString());
+        await ChangeConfiguration(change, mustExist: false, cancellationToken).ConfigureAwait(false);
+        _log.LogInformation("{Id} joined as a {Kind} at {Address}", id, voter ? "voter" : "non-voter", raftAddress);
+    }
+
+    /// <inheritdoc />
+    public Task RemoveAsync(string id, CancellationToken cancellationToken = default) =>
+        ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task TransferLeadershipAsync(string? targetId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _loop.TransferLeadershipAsync(targetId).WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new NodeException(NodeErrorKind.Timeout, "leadership did not move within the request timeout");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<ulong> SnapshotAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            // Writing a large map can take longer than a request; the snapshot finishes in the background regardless.
+            return await _loop.SnapshotNowAsync().WaitAsync(_options.RequestTimeout * 6, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new NodeException(NodeErrorKind.Timeout, "the snapshot is still being written");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<NodeStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _loop.StatusAsync().WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new NodeException(NodeErrorKind.Timeout, "the node did not answer within the request timeout");
+        }
+    }
+
+    private async Task ChangeConfiguration(ConfigChange change, bool mustExist, CancellationToken cancellationToken)
+    {
+        // A change refused because another is in flight (or a new leader has not committed yet) is retried until the deadline.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.RequestTimeout);
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            try
+            {
+                await Write(_loop.ChangeConfigurationAsync(change, mustExist), deadline.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (NodeException e) when (e.Kind == NodeErrorKind.Busy && !deadline.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(delay, deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new NodeException(NodeErrorKind.Timeout, "another membership change kept the cluster busy; the change was not made");
+                }
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(500).Ticks));
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new NodeException(NodeErrorKind.Timeout, "timed out waiting for the membership change to commit; it may or may not have been applied");
+            }
+        }
+    }
+
+    private async Task<ulong> Write(Task<ulong> task, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await task.WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new NodeException(NodeErrorKind.Timeout, "timed out waiting for the write to commit; it may or may not have been applied");
+        }
+    }
+
+    private async Task<string?> Read(Task<string?> task, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await task.WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new NodeException(NodeErrorKind.Timeout, "timed out waiting for the read to be confirmed");
+        }
+    }
+
+    /// <summary>Stops the loop, closes connections and storage (everything acknowledged is already durable).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _loop.Dispose();
+        await _transport.DisposeAsync().ConfigureAwait(false);
+        _storage.Dispose();
+        if (_temporaryDirectory is not null) TryDelete(_temporaryDirectory);
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

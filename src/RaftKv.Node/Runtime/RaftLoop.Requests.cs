@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using RaftKv.Node.StateMachine;
+using RaftKv.Raft;
+
+namespace RaftKv.Node.Runtime;
+
+// Client requests, turned into core inputs on the loop thread. Each returns a task the caller awaits with its own
+// timeout; a request that times out is simply forgotten when its answer comes.
+internal sealed partial class RaftLoop
+{
+    private readonly List<(string Target, TaskCompletionSource<string> Completion)> _leaderWaiters = [];
+
+    /// <summary>Proposes a command; the task ends with the index it was applied at.</summary>
+    public Task<ulong> ProposeAsync(byte[] command)
+    {
+        var tcs = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            var r = _core.Propose(command);
+            if (!r.Accepted) tcs.TrySetException(Refused(r));
+            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index), ResolveProposal);
+        });
+        return tcs.Task;
+    }
+
+    /// <summary>Proposes a membership change; the task ends once it is committed and applied here.</summary>
+    public Task<ulong> ChangeConfigurationAsync(ConfigChange change, bool mustExist)
+    {
+        var tcs = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            if (_core.Role == Role.Leader && mustExist && _core.Config.Find(change.NodeId) is null)
+            {
+                tcs.TrySetException(new NodeException(NodeErrorKind.NotFound, $"node '{change.NodeId}' is not a member of the cluster"));
+                return;
+            }
+            var r = _core.ProposeConfigChange(change);
+            if (!r.Accepted) tcs.TrySetException(Refused(r));
+            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index), ResolveProposal);
+        });
+        return tcs.Task;
+    }
+
+    /// <summary>A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.</summary>
+    public Task<string?> ReadLinearizableAsync(string key)
+    {
+        var tcs = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            var id = _nextReadId++;
+            _reads[id] = new PendingRead(key, tcs, Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency));
+            _core.ReadIndex(id);
+        });
+        return tcs.Task;
+    }
+
+    /// <summary>The leader's state without a quorum check; refused elsewhere.</summary>
+    public Task<string?> ReadWeakAsync(string key) => Call(() =>
+    {
+        if (_core.Role != Role.Leader) throw NotLeader();
+        return _state.Get(key);
+    });
+
+    /// <summary>Asks for leadership to move to <paramref name="target"/> (or the most caught-up voter); ends when it leads.</summary>
+    public Task<string> TransferLeadershipAsync(string? target)
+    {
+        var tcs = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            if (_core.Role != Role.Leader)
+            {
+                tcs.TrySetException(NotLeader());
+                return;
+            }
+            target ??= _core.ReplicationStatus
+                .Where(p => p.Key != _options.Id && _core.Config.IsVoter(p.Key))
+                .OrderByDescending(p => p.Value.Match)
+                .Select(p => p.Key)
+                .FirstOrDefault();
+            if (target is null)
+            {
+                tcs.TrySetException(new NodeException(NodeErrorKind.BadRequest, "there is no other voter to transfer leadership to"));
+                return;
+            }
+            if (target == _options.Id)
+            {
+                tcs.TrySetResult(target);
+                return;
+            }
+            var r = _core.TransferLeadership(target);
+            if (!r.Accepted)
+            {
+                tcs.TrySetException(Refused(r));
+                return;
+            }
+            _leaderWaiters.Add((target, tcs));
+        });
+        return tcs.Task;
+    }
+
+    /// <summary>Takes a snapshot now (if anything was applied since the last one); ends with the snapshot's index.</summary>
+    public Task<ulong> SnapshotNowAsync()
+    {
+        var tcs = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() => MaybeStartSnapshot(byInterval: false, manual: tcs));
+        return tcs.Task;
+    }
+
+    public Task<NodeStatus> StatusAsync() => Call(BuildStatus);
+
+    private void ServeReads()
+    {
+        for (var i = _readsWaitingForApply.Count - 1; i >= 0; i--)
+        {
+            var (read, index) = _readsWaitingForApply[i];
+            if (_state.AppliedIndex < index) continue;
+            _readsWaitingForApply.RemoveAt(i);
+            read.Completion.TrySetResult(_state.Get(read.Key));
+        }
+    }
+
+    /// <summary>Forgets reads whose caller has given up (a forwarded read whose message was lost is never answered).</summary>
+    private void ExpireReads()
+    {
+        if (_reads.Count == 0) return;
+        var now = Stopwatch.GetTimestamp();
+        List<ulong>? expired = null;
+        foreach (var (id, r) in _reads)
+        {
+            if (r.Deadline < now) (expired ??= []).Add(id);
+        }
+        if (expired is null) return;
+        foreach (var id in expired)
+        {
+            _reads.Remove(id, out var r);
+            r!.Completion.TrySetException(new NodeException(NodeErrorKind.Timeout, "the read timed out waiting for the leader"));
+        }
+    }
+
+    private NodeException NotLeader()
+    {
+        var leader = _core.Leader;
+        if (leader is null) return new NodeException(NodeErrorKind.NoLeader, "no leader is known; an election may be under way");
+        var address = _core.Config.Find(leader) is { } m ? NodeAddress.Parse(m.Address) : default;
+        return new NodeException(NodeErrorKind.NotLeader, $"not the leader; the leader is {leader}", leader, address.Http is { Length: > 0 } h ? h : null);
+    }
+
+    private NodeException Refused(ProposeResult r) => r.Refusal switch
+    {
+        Refusal.NotLeader => NotLeader(),
+        Refusal.TransferInProgress or Refusal.QueueFull or Refusal.ConfigChangeInProgress => new NodeException(NodeErrorKind.Busy, r.Message ?? "busy; retry"),
+        _ => new NodeException(NodeErrorKind.BadRequest, r.Message ?? "refused"),
+    };
+
+    private static NodeException ReadFailure(FailedRead f) =>
+        f.Reason.Contains("no leader", StringComparison.Ordinal)
+            ? new NodeException(NodeErrorKind.NoLeader, "no leader is known; the read could not be confirmed")
+            : new NodeException(NodeErrorKind.NoLeader, "the read could not be confirmed: " + f.Reason);
+
+    private NodeStatus BuildStatus()
+    {
+        var leader = _core.Leader;
+        var leaderMember = leader is null ? null : _core.Config.Find(leader);
+        var leaderAddress = leaderMember is null ? default : NodeAddress.Parse(leaderMember.Address);
+        var replication = _core.ReplicationStatus;
+        var servers = _core.Config.Members.Select(m =>
+        {
+            var a = NodeAddress.Parse(m.Address);
+            var state = m.Id == leader ? "Leader" : !m.IsVoter ? "NonVoter" : leader is null ? "Unknown" : "Follower";
+            if (m.Id == _options.Id && _core.Role is Role.Candidate or Role.PreCandidate) state = "Candidate";
+            ulong? match = replication.TryGetValue(m.Id, out var p) ? p.Match : null;
+            return new ServerStatus(m.Id, a.Raft, a.Http, m.IsVoter, state, match);
+        }).ToList();
+        TimeSpan? contact = _core.Role == Role.Leader ? TimeSpan.Zero
+            : _lastLeaderContact < 0 ? null : Stopwatch.GetElapsedTime(_lastLeaderContact);
+        var snapshot = _storage.Snapshot;
+        return new NodeStatus
+        {
+            Id = _options.Id,
+            RaftAddress = _options.RaftAddress,
+            HttpAddress = _options.HttpAdvertiseAddress,
+            Role = _core.Role,
+            Term = _core.Term,
+            LeaderId = leader,
+            LeaderRaftAddress = leaderAddress.Raft,
+            LeaderHttpAddress = leaderAddress.Http,
+            CommitIndex = _core.CommitIndex,
+            AppliedIndex = _state.AppliedIndex,
+            LastLogIndex = _core.LastIndex,
+            LastLogTerm = _core.LastTerm,
+            LastSnapshotIndex = snapshot.Index,
+            LastSnapshotTerm = snapshot.Term,
+            ConfigurationIndex = _core.ConfigIndex,
+            FsmPending = _core.CommitIndex > _state.AppliedIndex ? _core.CommitIndex - _state.AppliedIndex : 0,
+            LastContact = contact,
+            Servers = servers,
+            Keys = _state.Count,
+        };
+    }
+}

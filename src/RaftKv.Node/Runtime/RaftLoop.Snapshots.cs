@@ -1,0 +1,88 @@
+using Microsoft.Extensions.Logging;
+using RaftKv.Node.StateMachine;
+using RaftKv.Raft;
+
+namespace RaftKv.Node.Runtime;
+
+// Local snapshots: taken by count of applied entries (SnapshotThreshold), by time (SnapshotInterval) or on request.
+// The map is copied on the loop (a memory copy), written to disk on a worker thread while writes go on, and only
+// then recorded and the log compacted, keeping TrailingLogs entries for followers that lag a little.
+internal sealed partial class RaftLoop
+{
+    private readonly List<TaskCompletionSource<ulong>> _snapshotWaiters = [];
+
+    private void MaybeStartSnapshot(bool byInterval, TaskCompletionSource<ulong>? manual = null)
+    {
+        if (manual is not null) _snapshotWaiters.Add(manual);
+        if (_snapshotInProgress) return;
+        var applied = _state.AppliedIndex;
+        var last = _storage.Snapshot.Index;
+        bool due;
+        if (_snapshotWaiters.Count > 0) due = applied > last;
+        else if (byInterval)
+        {
+            if (DateTime.UtcNow < _nextSnapshotCheck) return;
+            _nextSnapshotCheck = DateTime.UtcNow + _options.SnapshotInterval;
+            due = applied > last;
+        }
+        else due = applied >= last + (ulong)_options.SnapshotThreshold;
+        if (!due)
+        {
+            CompleteSnapshotWaiters(last, null);
+            return;
+        }
+        var meta = _core.SnapshotMetadataAt(applied);
+        var pairs = _state.Export();
+        _snapshotInProgress = true;
+        Task.Run(() =>
+        {
+            using var writer = _snapshots.Create(meta);
+            KvStateMachine.WriteSnapshot(pairs, writer.Stream);
+            writer.Commit();
+        }).ContinueWith(t =>
+        {
+            try
+            {
+                Post(() => FinishSnapshot(meta, t.Exception?.GetBaseException()));
+            }
+            catch (NodeException)
+            {
+                // Shutting down: the snapshot file is complete but unrecorded; the next start finds it.
+            }
+        }, TaskScheduler.Default);
+    }
+
+    private void FinishSnapshot(SnapshotMetadata meta, Exception? error)
+    {
+        _snapshotInProgress = false;
+        if (error is not null)
+        {
+            _log.LogError(error, "writing snapshot {Index} failed", meta.Index);
+            CompleteSnapshotWaiters(0, new NodeException(NodeErrorKind.Unavailable, "writing the snapshot failed: " + error.Message));
+            return;
+        }
+        // A snapshot from the leader may have replaced the log meanwhile; then this one is already stale.
+        if (meta.Index > _storage.Snapshot.Index && meta.Index <= _storage.LastIndex && meta.Index >= _storage.FirstIndex - 1)
+        {
+            _storage.SetSnapshot(meta);
+            var compactTo = meta.Index > (ulong)_options.TrailingLogs ? meta.Index - (ulong)_options.TrailingLogs : 0;
+            if (compactTo >= _storage.FirstIndex) _storage.Compact(compactTo);
+            _storage.Sync();
+            _core.SnapshotTaken(meta);
+            _log.LogInformation("snapshot {Index} (term {Term}) taken; log starts at {First}", meta.Index, meta.Term, _storage.FirstIndex);
+        }
+        CompleteSnapshotWaiters(Math.Max(meta.Index, _storage.Snapshot.Index), null);
+        // More may have been applied meanwhile.
+        MaybeStartSnapshot(byInterval: false);
+    }
+
+    private void CompleteSnapshotWaiters(ulong index, Exception? error)
+    {
+        foreach (var w in _snapshotWaiters)
+        {
+            if (error is null) w.TrySetResult(index);
+            else w.TrySetException(error);
+        }
+        _snapshotWaiters.Clear();
+    }
+}

@@ -1,0 +1,303 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using RaftKv.Node.StateMachine;
+using RaftKv.Node.Transport;
+using RaftKv.Raft;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Node.Runtime;
+
+/// <summary>
+/// The one thread that owns the consensus core. Each turn it ticks the core when due, runs every input queued since
+/// the last turn (peer messages, proposals, reads, membership changes), then carries out the core's Ready: send the
+/// leader's eager messages, persist with one sync, send the rest, apply committed entries, answer waiting requests.
+/// Everything that arrived during one fsync is handled by the next turn, so a busy node batches naturally.
+/// </summary>
+internal sealed partial class RaftLoop : IDisposable
+{
+    private readonly NodeOptions _options;
+    private readonly ILogger _log;
+    private readonly RaftCore _core;
+    private readonly IRaftLogStorage _storage;
+    private readonly SnapshotStore _snapshots;
+    private readonly IRaftTransport _transport;
+    private readonly KvStateMachine _state;
+    private readonly ConcurrentQueue<Action> _inputs = new();
+    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly Thread _thread;
+    private readonly TimeSpan _tick;
+    private readonly ProposalTracker<PendingWrite> _proposals = new();
+    private readonly Dictionary<ulong, PendingRead> _reads = [];
+    private readonly List<(PendingRead Read, ulong Index)> _readsWaitingForApply = [];
+    private readonly List<string> _unreachable = [];
+    private readonly List<(string Peer, bool Ok)> _snapshotReports = [];
+    private volatile bool _stopping;
+    private ulong _nextReadId = 1;
+    private ClusterConfig _peersConfig = ClusterConfig.Empty;
+    private long _lastLeaderContact = -1;
+    private bool _snapshotInProgress;
+    private DateTime _nextSnapshotCheck;
+
+    private sealed record PendingRead(string Key, TaskCompletionSource<string?> Completion, long Deadline);
+
+    private sealed record PendingWrite(TaskCompletionSource<ulong> Completion, ulong Index);
+
+    public RaftLoop(NodeOptions options, ILogger logger, IRaftLogStorage storage, SnapshotStore snapshots, SnapshotInfo? restoreFrom,
+        IRaftTransport transport)
+    {
+        _options = options;
+        _log = logger;
+        _storage = storage;
+        _snapshots = snapshots;
+        _transport = transport;
+        _state = new KvStateMachine();
+        if (restoreFrom is not null)
+        {
+            using var stream = SnapshotStore.OpenRead(restoreFrom);
+            _state.Restore(stream, restoreFrom.Metadata.Index);
+        }
+        _tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.HeartbeatTimeout.Ticks / 2));
+        var heartbeatTicks = Math.Max(1, (int)(options.HeartbeatTimeout.Ticks / _tick.Ticks));
+        var electionTicks = Math.Max(heartbeatTicks + 1, (int)(options.ElectionTimeout.Ticks / _tick.Ticks));
+        _core = new RaftCore(new RaftOptions
+        {
+            Id = options.Id,
+            ElectionTicks = electionTicks,
+            HeartbeatTicks = heartbeatTicks,
+            Applied = _state.AppliedIndex,
+        }, storage);
+        _nextSnapshotCheck = DateTime.UtcNow + options.SnapshotInterval;
+        _thread = new Thread(Run) { IsBackground = true, Name = "raft-loop " + options.Id };
+    }
+
+    public KvStateMachine State => _state;
+
+    public void Start() => _thread.Start();
+
+    /// <summary>Queues work for the loop thread.</summary>
+    public void Post(Action action)
+    {
+        if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
+        _inputs.Enqueue(action);
+        _wake.Set();
+    }
+
+    /// <summary>Runs <paramref name="f"/> on the loop thread and returns its result.</summary>
+    public Task<T> Call<T>(Func<T> f)
+    {
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            try
+            {
+                tcs.TrySetResult(f());
+            }
+            catch (Exception e)
+            {
+                tcs.TrySetException(e);
+            }
+        });
+        return tcs.Task;
+    }
+
+    private void Run()
+    {
+        try
+        {
+            UpdatePeers();
+            // Recover before serving anything: apply everything the log says is committed (hraftd answers empty
+            // values for seconds after a restart; requests queued meanwhile wait for this).
+            while (_core.HasReady) HandleReady();
+        }
+        catch (Exception e)
+        {
+            _log.LogCritical(e, "recovery failed; the node stops");
+            _stopping = true;
+            FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node failed to recover: " + e.Message));
+            return;
+        }
+        var clock = Stopwatch.StartNew();
+        var nextTick = clock.Elapsed + _tick;
+        while (!_stopping)
+        {
+            var wait = nextTick - clock.Elapsed;
+            if (wait > TimeSpan.Zero) _wake.Wait(wait);
+            _wake.Reset();
+            try
+            {
+                if (clock.Elapsed >= nextTick)
+                {
+                    _core.Tick();
+                    nextTick += _tick;
+                    // After a long pause (GC, debugger), do not replay every missed tick in a burst.
+                    if (nextTick < clock.Elapsed) nextTick = clock.Elapsed + _tick;
+                    MaybeStartSnapshot(byInterval: true);
+                    ExpireReads();
+                }
+                while (_inputs.TryDequeue(out var input)) input();
+                while (_core.HasReady) HandleReady();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A failed disk write leaves the node unable to keep its promises: stop rather than serve wrongly.
+                _log.LogCritical(e, "raft loop failed; the node stops");
+                _stopping = true;
+                FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node stopped after an internal error: " + e.Message));
+                return;
+            }
+        }
+        FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
+    }
+
+    private void HandleReady()
+    {
+        var rd = _core.GetReady();
+        // The configuration changes when entries are appended, before they are even durable; the transport must know
+        // a new member's address before the first message to it goes out.
+        if (!ReferenceEquals(_core.Config, _peersConfig)) UpdatePeers();
+        foreach (var m in rd.EagerMessages) Dispatch(m);
+        if (rd.Snapshot is { } snap) _storage.InstallSnapshot(snap);
+        if (rd.Entries.Count > 0) _storage.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
+        if (rd.HardState is { } hs) _storage.SetHardState(hs);
+        if (rd.MustSync) _storage.Sync();
+        foreach (var m in rd.Messages) Dispatch(m);
+
+        if (rd.Snapshot is { } installed) RestoreSnapshot(installed);
+        foreach (var e in rd.CommittedEntries) Apply(e);
+        foreach (var rs in rd.ReadStates)
+        {
+            if (_reads.Remove(rs.RequestId, out var read)) _readsWaitingForApply.Add((read, rs.Index));
+        }
+        foreach (var fr in rd.FailedReads)
+        {
+            if (_reads.Remove(fr.RequestId, out var read)) read.Completion.TrySetException(ReadFailure(fr));
+        }
+        if (rd.SoftState is { } ss) OnSoftState(ss);
+        _core.Advance();
+
+        // Inputs the core refuses between GetReady and Advance, reported now.
+        foreach (var peer in _unreachable) _core.ReportUnreachable(peer);
+        _unreachable.Clear();
+        lock (_snapshotReports)
+        {
+            foreach (var (peer, ok) in _snapshotReports)
+            {
+                if (!ok) _core.ReportSnapshotFailure(peer);
+            }
+            _snapshotReports.Clear();
+        }
+        ServeReads();
+        MaybeStartSnapshot(byInterval: false);
+    }
+
+    private void Dispatch(Message m)
+    {
+        if (m.Type == MessageType.InstallSnapshot)
+        {
+            var info = _snapshots.Find(m.Snapshot!.Index);
+            if (info is null)
+            {
+                _log.LogWarning("snapshot {Index} for {Peer} is gone; the leader will pick a newer one", m.Snapshot.Index, m.To);
+                lock (_snapshotReports) _snapshotReports.Add((m.To, false));
+                return;
+            }
+            _transport.SendSnapshot(m, info, ok => Post(() =>
+            {
+                if (!ok) _core.ReportSnapshotFailure(m.To);
+            }));
+            return;
+        }
+        if (!_transport.Send(m)) _unreachable.Add(m.To);
+    }
+
+    /// <summary>Called by the transport for every inbound message.</summary>
+    public void Receive(Message m)
+    {
+        if (_stopping) return;
+        Post(() =>
+        {
+            if (m.From == _core.Leader || m.Type is MessageType.Append or MessageType.Heartbeat) _lastLeaderContact = Stopwatch.GetTimestamp();
+            _core.Step(m);
+        });
+    }
+
+    private void Apply(Entry e)
+    {
+        if (e.Type == EntryType.Normal && !e.Data.IsEmpty)
+            _state.Apply(e.Index, e.Data.Span, problem => _log.LogError("skipped malformed command: {Problem}", problem));
+        else
+            _state.Skip(e.Index);
+        _proposals.OnApplied(e.Index, e.Term, ResolveProposal);
+    }
+
+    private static void ResolveProposal(PendingWrite write, ProposalOutcome outcome)
+    {
+        var tcs = write.Completion;
+        switch (outcome)
+        {
+            case ProposalOutcome.Applied:
+                tcs.TrySetResult(write.Index);
+                break;
+            case ProposalOutcome.Superseded:
+                tcs.TrySetException(new NodeException(NodeErrorKind.NotApplied, "leadership changed; the write was not applied"));
+                break;
+            default:
+                tcs.TrySetException(new NodeException(NodeErrorKind.Timeout, "the node lost track of the write (its log was replaced by a snapshot); it may or may not have been applied"));
+                break;
+        }
+    }
+
+    private void RestoreSnapshot(SnapshotMetadata meta)
+    {
+        var info = _snapshots.Find(meta.Index) ?? throw new InvalidOperationException($"installed snapshot {meta.Index} is not in the snapshot store");
+        using (var stream = SnapshotStore.OpenRead(info)) _state.Restore(stream, meta.Index);
+        _proposals.OnSnapshotRestored(meta.Index, meta.Term, ResolveProposal);
+        _log.LogInformation("installed snapshot {Index} (term {Term}) from the leader", meta.Index, meta.Term);
+    }
+
+    private void OnSoftState(SoftState ss)
+    {
+        for (var i = _leaderWaiters.Count - 1; i >= 0; i--)
+        {
+            if (_leaderWaiters[i].Target != ss.Leader) continue;
+            _leaderWaiters[i].Completion.TrySetResult(ss.Leader);
+            _leaderWaiters.RemoveAt(i);
+        }
+        _log.LogInformation("{Id} is {Role} in term {Term}; leader: {Leader}", _options.Id, ss.Role, ss.Term, ss.Leader ?? "none");
+    }
+
+    private void UpdatePeers()
+    {
+        _peersConfig = _core.Config;
+        var peers = new Dictionary<string, string>();
+        foreach (var m in _peersConfig.Members)
+        {
+            if (m.Id != _options.Id) peers[m.Id] = NodeAddress.Parse(m.Address).Raft;
+        }
+        _transport.SetPeers(peers);
+    }
+
+    private void FailEverything(NodeException error)
+    {
+        _proposals.Clear((w, _) => w.Completion.TrySetException(error));
+        foreach (var w in _snapshotWaiters) w.TrySetException(error);
+        _snapshotWaiters.Clear();
+        foreach (var (_, w) in _leaderWaiters) w.TrySetException(error);
+        _leaderWaiters.Clear();
+        foreach (var r in _reads.Values) r.Completion.TrySetException(error);
+        _reads.Clear();
+        foreach (var (r, _) in _readsWaitingForApply) r.Completion.TrySetException(error);
+        _readsWaitingForApply.Clear();
+        while (_inputs.TryDequeue(out _)) { }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _wake.Set();
+        if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(TimeSpan.FromSeconds(10));
+        _wake.Dispose();
+    }
+}

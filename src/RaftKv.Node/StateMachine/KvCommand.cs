@@ -1,0 +1,95 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace RaftKv.Node.StateMachine;
+
+/// <summary>What a log entry asks the key-value map to do.</summary>
+internal enum KvCommandType : byte
+{
+    /// <summary>Set every pair, atomically.</summary>
+    Set = 1,
+    /// <summary>Delete one key.</summary>
+    Delete = 2,
+    /// <summary>Change nothing: a strong read goes through the log as this.</summary>
+    Barrier = 3,
+}
+
+/// <summary>
+/// The binary form of commands in the log: type byte, pair count, then length-prefixed UTF-8 strings. Applying is
+/// deterministic: the same bytes give the same map on every node.
+/// </summary>
+internal static class KvCommand
+{
+    public static byte[] EncodeSet(IReadOnlyList<KeyValuePair<string, string>> pairs)
+    {
+        var size = 5;
+        foreach (var (k, v) in pairs) size += 8 + Encoding.UTF8.GetByteCount(k) + Encoding.UTF8.GetByteCount(v);
+        var buffer = new byte[size];
+        buffer[0] = (byte)KvCommandType.Set;
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(1), pairs.Count);
+        var pos = 5;
+        foreach (var (k, v) in pairs)
+        {
+            pos += WriteString(buffer.AsSpan(pos), k);
+            pos += WriteString(buffer.AsSpan(pos), v);
+        }
+        return buffer;
+    }
+
+    public static byte[] EncodeDelete(string key)
+    {
+        var buffer = new byte[1 + 4 + Encoding.UTF8.GetByteCount(key)];
+        buffer[0] = (byte)KvCommandType.Delete;
+        WriteString(buffer.AsSpan(1), key);
+        return buffer;
+    }
+
+    public static byte[] EncodeBarrier() => [(byte)KvCommandType.Barrier];
+
+    /// <summary>Decodes and hands each effect to the callbacks; throws <see cref="FormatException"/> on malformed bytes.</summary>
+    public static void Decode(ReadOnlySpan<byte> data, Action<string, string> set, Action<string> delete)
+    {
+        if (data.IsEmpty) throw new FormatException("empty command");
+        var pos = 1;
+        switch ((KvCommandType)data[0])
+        {
+            case KvCommandType.Set:
+                if (data.Length < 5) throw new FormatException("truncated set");
+                var n = BinaryPrimitives.ReadInt32LittleEndian(data[1..]);
+                if (n < 0 || n > data.Length) throw new FormatException("bad pair count");
+                pos = 5;
+                for (var i = 0; i < n; i++)
+                {
+                    var k = ReadString(data, ref pos);
+                    var v = ReadString(data, ref pos);
+                    set(k, v);
+                }
+                break;
+            case KvCommandType.Delete:
+                delete(ReadString(data, ref pos));
+                break;
+            case KvCommandType.Barrier:
+                break;
+            default:
+                throw new FormatException($"unknown command type {data[0]}");
+        }
+    }
+
+    private static int WriteString(Span<byte> span, string s)
+    {
+        var n = Encoding.UTF8.GetBytes(s, span[4..]);
+        BinaryPrimitives.WriteInt32LittleEndian(span, n);
+        return 4 + n;
+    }
+
+    private static string ReadString(ReadOnlySpan<byte> data, ref int pos)
+    {
+        if (pos + 4 > data.Length) throw new FormatException("truncated string");
+        var n = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
+        pos += 4;
+        if (n < 0 || pos + n > data.Length) throw new FormatException("truncated string");
+        var s = Encoding.UTF8.GetString(data.Slice(pos, n));
+        pos += n;
+        return s;
+    }
+}

@@ -1,0 +1,31 @@
+using RaftKv.Raft;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Node.Transport;
+
+/// <summary>
+/// Moves raft messages between nodes. Sending never blocks the raft loop: each peer has a bounded queue, and a
+/// message that does not fit is dropped (Raft retries). Snapshots travel on their own connection, streamed from
+/// the snapshot file, so they never delay heartbeats.
+/// </summary>
+public interface IRaftTransport : IAsyncDisposable
+{
+    /// <summary>Starts listening; inbound messages go to <paramref name="onMessage"/> (called from transport threads),
+    /// inbound snapshots to <paramref name="onSnapshot"/>, which must store the stream before it returns and then hand
+    /// the message to the raft loop.</summary>
+    Task StartAsync(Action<Message> onMessage, Func<Message, Stream, CancellationToken, Task> onSnapshot, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Tells the transport where each peer's raft address is (ids not listed are forgotten). A node that has just been
+    /// added does not know its leader's address until the configuration reaches it through the log, so a transport
+    /// also learns the address of every node that connects to it (the connection's handshake carries the caller's id
+    /// and advertised raft address) and uses it to answer a node not in this map.
+    /// </summary>
+    void SetPeers(IReadOnlyDictionary<string, string> raftAddressById);
+
+    /// <summary>Queues a message for its recipient; false if it was dropped (unknown peer or full queue).</summary>
+    bool Send(Message message);
+
+    /// <summary>Streams a snapshot to <paramref name="message"/>.To in the background; <paramref name="done"/> reports success or failure.</summary>
+    void SendSnapshot(Message message, SnapshotInfo snapshot, Action<bool> done);
+}

@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using RaftKv.Node.Transport;
+using RaftKv.Raft;
+using RaftKv.Storage.Snapshots;
+
+namespace RaftKv.Node.Tests.Runtime;
+
+/// <summary>
+/// A network inside the test process: each node's transport delivers to the others through ordered queues, with no
+/// sockets. Lets the runtime tests run several nodes fast; the TCP transport has tests of its own.
+/// </summary>
+internal sealed class InProcessNetwork
+{
+    private readonly ConcurrentDictionary<string, Endpoint> _byAddress = new();
+
+    /// <summary>Links cut by the test (both directions listed separately), by raft address.</summary>
+    public ConcurrentDictionary<(string From, string To), bool> Cut { get; } = new();
+
+    public IRaftTransport Transport(string raftAddress) => new Endpoint(this, raftAddress);
+
+    private sealed class Endpoint(InProcessNetwork network, string address) : IRaftTransport
+    {
+        private readonly Channel<Message> _inbox = Channel.CreateBounded<Message>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
+        private readonly CancellationTokenSource _stop = new();
+        private Dictionary<string, string> _peers = [];
+        private readonly ConcurrentDictionary<string, string> _learned = new();
+        private Action<Message>? _onMessage;
+        private Func<Message, Stream, CancellationToken, Task>? _onSnapshot;
+        private Task? _pump;
+
+        public Task StartAsync(Action<Message> onMessage, Func<Message, Stream, CancellationToken, Task> onSnapshot, CancellationToken cancellationToken)
+        {
+            _onMessage = onMessage;
+            _onSnapshot = onSnapshot;
+            network._byAddress[address] = this;
+            _pump = Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var m in _inbox.Reader.ReadAllAsync(_stop.Token)) _onMessage(m);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            });
+            return Task.CompletedTask;
+        }
+
+        public void SetPeers(IReadOnlyDictionary<string, string> raftAddressById) => _peers = new Dictionary<string, string>(raftAddressById);
+
+        public bool Send(Message message)
+        {
+            // Like the TCP transport's handshake, a receiver learns where the sender lives so it can answer it.
+            if (!_peers.TryGetValue(message.To, out var to) && !_learned.TryGetValue(message.To, out to)) return false;
+            if (network.Cut.ContainsKey((address, to))) return false;
+            if (!network._byAddress.TryGetValue(to, out var peer)) return false;
+            peer._learned[message.From] = address;
+            return peer._inbox.Writer.TryWrite(message);
+        }
+
+        public void SendSnapshot(Message message, SnapshotInfo snapshot, Action<bool> done)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    if (!_peers.TryGetValue(message.To, out var to) || network.Cut.ContainsKey((address, to))
+                        || !network._byAddress.TryGetValue(to, out var peer) || peer._onSnapshot is null)
+                    {
+                        done(false);
+                        return;
+                    }
+                    await using var stream = SnapshotStore.OpenRead(snapshot);
+                    await peer._onSnapshot(message, stream, peer._stop.Token);
+                    done(true);
+                }
+                catch (Exception)
+                {
+                    done(false);
+                }
+            });
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            network._byAddress.TryRemove(address, out _);
+            _stop.Cancel();
+            if (_pump is not null) await _pump;
+            _stop.Dispose();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using RaftKv.Raft;
+
+namespace RaftKv.Node.Tests.Runtime;
+
+/// <summary>The node runtime end to end, several nodes in one process over an in-process network, data on disk.</summary>
+public sealed class KvNodeTests
+{
+    private static KeyValuePair<string, string>[] Pairs(params (string K, string V)[] p) => p.Select(x => KeyValuePair.Create(x.K, x.V)).ToArray();
+
+    [Fact]
+    public async Task SingleNode_BootstrapsLeadsAndServesEveryReadLevel()
+    {
+        await using var c = new NodeCluster();
+        var n = await c.StartAsync("n1", bootstrap: true);
+        await c.WaitForLeaderAsync();
+        var index = await n.SetAsync(Pairs(("a", "1"), ("b", "2")));
+        Assert.True(index > 0);
+        foreach (var level in Enum.GetValues<ReadLevel>()) Assert.Equal("1", await n.GetAsync("a", level));
+        await n.DeleteAsync("a");
+        Assert.Null(await n.GetAsync("a", ReadLevel.Linearizable));
+        Assert.Equal("2", await n.GetAsync("b", ReadLevel.Strong));
+    }
+
+    [Fact]
+    public async Task ThreeNodes_ReplicateAndFollowersServeLinearizableReads()
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        await leader.SetAsync(Pairs(("user1", "batman")));
+        foreach (var node in c.Nodes.Values) Assert.Equal("batman", await node.GetAsync("user1", ReadLevel.Linearizable));
+        var follower = c.Nodes.Values.First(n => n != leader);
+        var e = await Assert.ThrowsAsync<NodeException>(() => follower.SetAsync(Pairs(("x", "y"))));
+        Assert.Equal(NodeErrorKind.NotLeader, e.Kind);
+        Assert.Equal("http-" + leader.Id, e.LeaderHttpAddress);
+        var status = await leader.GetStatusAsync();
+        Assert.Equal(3, status.Servers.Count);
+        Assert.All(status.Servers, s => Assert.True(s.Voter));
+    }
+
+    [Fact]
+    public async Task LeaderStops_NewLeaderTakesOverAndWritesGoOn_RestartedNodeCatchesUp()
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(3);
+        var old = await c.LeaderAsync();
+        await old.SetAsync(Pairs(("k1", "v1")));
+        var oldId = old.Id;
+        await c.StopAsync(oldId);
+        var leader = await c.LeaderAsync();
+        Assert.NotEqual(oldId, leader.Id);
+        await leader.SetAsync(Pairs(("k2", "v2")));
+        var back = await c.StartAsync(oldId);
+        await NodeCluster.Eventually(async () => await back.GetAsync("k2", ReadLevel.None) == "v2", "restarted node catches up");
+        Assert.Equal("v1", await back.GetAsync("k1", ReadLevel.None));
+    }
+
+    [Fact]
+    public async Task NodeDownBeyondTrailingLogs_CatchesUpBySnapshot()
+    {
+        await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 50, TrailingLogs = 10 } };
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        var lagging = c.Nodes.Keys.First(id => id != leader.Id);
+        await c.StopAsync(lagging);
+        for (var i = 0; i < 200; i++) await leader.SetAsync(Pairs(("key" + i, "value" + i)));
+        await NodeCluster.Eventually(async () => (await leader.GetStatusAsync()).LastSnapshotIndex > 100, "the leader takes snapshots");
+        var back = await c.StartAsync(lagging);
+        await NodeCluster.Eventually(async () => await back.GetAsync("key199", ReadLevel.None) == "value199", "catch up by snapshot");
+        var s = await back.GetStatusAsync();
+        Assert.True(s.LastSnapshotIndex > 0, "the lagging node installed a snapshot");
+        Assert.Equal(200, s.Keys);
+    }
+
+    [Fact]
+    public async Task WholeClusterRestart_KeepsEveryAcknowledgedWrite()
+    {
+        await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 30, TrailingLogs = 5 } };
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        for (var i = 0; i < 100; i++) await leader.SetAsync(Pairs(("k" + i, "v" + i)));
+        foreach (var id in c.Nodes.Keys.ToList()) await c.StopAsync(id);
+        foreach (var id in new[] { "n1", "n2", "n3" }) await c.StartAsync(id);
+        var again = await c.LeaderAsync();
+        for (var i = 0; i < 100; i++) Assert.Equal("v" + i, await again.GetAsync("k" + i, ReadLevel.Linearizable));
+    }
+
+    [Fact]
+    public async Task TransferAndRemove()
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        var target = c.Nodes.Keys.First(id => id != leader.Id);
+        await leader.TransferLeadershipAsync(target);
+        Assert.Equal(target, await c.WaitForLeaderAsync());
+        var newLeader = c.Nodes[target];
+        var removed = c.Nodes.Keys.First(id => id != target);
+        await newLeader.RemoveAsync(removed);
+        var status = await newLeader.GetStatusAsync();
+        Assert.DoesNotContain(status.Servers, s => s.Id == removed);
+        var e = await Assert.ThrowsAsync<NodeException>(() => newLeader.RemoveAsync("ghost"));
+        Assert.Equal(NodeErrorKind.NotFound, e.Kind);
+        await newLeader.SetAsync(Pairs(("after", "removal")));
+    }
+
+    [Fact]
+    public async Task Join_IsIdempotentAndUpdatesAddresses()
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(2);
+        var leader = await c.LeaderAsync();
+        await leader.JoinAsync("n2", "raft-n2", "http-n2", voter: true);
+        var status = await leader.GetStatusAsync();
+        Assert.Equal(2, status.Servers.Count);
+        await leader.JoinAsync("n9", "raft-n9", "http-old", voter: false);
+        await leader.JoinAsync("n9", "raft-n9", "http-new", voter: false);
+        status = await leader.GetStatusAsync();
+        var n9 = Assert.Single(status.Servers, s => s.Id == "n9");
+        Assert.Equal("http-new", n9.HttpAddress);
+        Assert.False(n9.Voter);
+    }
+}

@@ -1,0 +1,98 @@
+using RaftKv.Raft;
+
+namespace RaftKv.Node.Tests.Runtime;
+
+/// <summary>Several <see cref="KvNode"/>s in one process on an <see cref="InProcessNetwork"/>, with data in temp folders.</summary>
+internal sealed class NodeCluster : IAsyncDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "raftkv-node-tests", Guid.NewGuid().ToString("N"));
+
+    public InProcessNetwork Network { get; } = new();
+    public Dictionary<string, KvNode> Nodes { get; } = [];
+    public Func<NodeOptions, NodeOptions> Configure { get; init; } = o => o;
+
+    public NodeOptions OptionsFor(string id, bool bootstrap) => Configure(new NodeOptions
+    {
+        Id = id,
+        DataDirectory = Path.Combine(_root, id),
+        RaftBindAddress = "raft-" + id,
+        HttpAdvertiseAddress = "http-" + id,
+        Bootstrap = bootstrap,
+        HeartbeatTimeout = TimeSpan.FromMilliseconds(30),
+        ElectionTimeout = TimeSpan.FromMilliseconds(300),
+        RequestTimeout = TimeSpan.FromSeconds(10),
+    });
+
+    public async Task<KvNode> StartAsync(string id, bool bootstrap = false)
+    {
+        var options = OptionsFor(id, bootstrap);
+        var node = await KvNode.StartAsync(options, null, _ => Network.Transport(options.RaftAddress), CancellationToken.None);
+        Nodes[id] = node;
+        return node;
+    }
+
+    public async Task StopAsync(string id)
+    {
+        if (Nodes.Remove(id, out var node)) await node.DisposeAsync();
+    }
+
+    /// <summary>Starts n1 as a new cluster and joins the others to it as voters.</summary>
+    public async Task<KvNode> StartClusterAsync(int size)
+    {
+        var first = await StartAsync("n1", bootstrap: true);
+        await WaitForLeaderAsync();
+        for (var i = 2; i <= size; i++)
+        {
+            var id = "n" + i;
+            await StartAsync(id);
+            await (await LeaderAsync()).JoinAsync(id, "raft-" + id, "http-" + id, voter: true);
+        }
+        return first;
+    }
+
+    public async Task<KvNode> LeaderAsync()
+    {
+        var id = await WaitForLeaderAsync();
+        return Nodes[id];
+    }
+
+    /// <summary>Waits (with a deadline) until some running node leads.</summary>
+    public async Task<string> WaitForLeaderAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var (id, node) in Nodes)
+            {
+                var s = await node.GetStatusAsync();
+                if (s.Role == Role.Leader) return id;
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("no leader elected");
+    }
+
+    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition()) return;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("timed out waiting for: " + what);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var n in Nodes.Values) await n.DisposeAsync();
+        Nodes.Clear();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
