@@ -41,7 +41,7 @@ internal static class Soak
         Console.WriteLine($"elections:        {elections:N0}");
         Console.WriteLine($"crashes:          {crashes:N0}");
         Console.WriteLine($"partitions:       {partitions:N0}");
-        Console.WriteLine($"snapshots sent:   {snapshots:N0}");
+        Console.WriteLine($"snapshots installed: {snapshots:N0}");
         Console.WriteLine($"config changes:   {configChanges:N0}");
         foreach (var f in failures.Take(20)) Console.WriteLine(f);
         return failures.IsEmpty ? 0 : 1;

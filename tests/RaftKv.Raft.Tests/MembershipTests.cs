@@ -131,6 +131,27 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public void Thesis4_2_2_NodeWhoseRemovalIsUncommittedMayStillCampaignToFinishIt()
+    {
+        // n1 leads {n1, n2} and appends its own removal, which never reaches n2. n2's log lacks the removal, so n1
+        // never votes for it; n1 is not in its own newest configuration. Without letting n1 campaign under the
+        // configuration it is leaving, neither could ever win.
+        var c = new TestCluster(2);
+        c.Elect("n1");
+        c.Drop = m => m.From == "n1" && m.To == "n2";
+        Assert.True(c["n1"].ProposeConfigChange(new ConfigChange(ConfigChangeType.Remove, "n1")).Accepted);
+        c.Tick(30);
+        Assert.NotEqual(Role.Leader, c["n1"].Role);
+        c.Drop = null;
+        c.Tick(100);
+        Assert.Equal(Role.Leader, c["n2"].Role);
+        Assert.Null(c["n2"].Config.Find("n1"));
+        Assert.True(c.Propose("n2", "alone").Accepted);
+        c.Settle();
+        Assert.Contains("alone", c.AppliedData("n2"));
+    }
+
+    [Fact]
     public void InvalidChanges_AreRefusedWithAReason()
     {
         var c = new TestCluster(1);

@@ -42,7 +42,7 @@ public sealed partial class RaftCore
         foreach (var (id, pr) in _progress)
         {
             // A snapshot lost on the way is never answered: retry after an election timeout.
-            if (pr.State == ReplicationState.Snapshot && ++pr.SnapshotTicks > _options.ElectionTicks) pr.BecomeProbe();
+            if (pr.State == ReplicationState.Snapshot && ++pr.SnapshotTicks > _options.ElectionTicks) pr.SnapshotFailed();
         }
         if (_heartbeatElapsed >= _options.HeartbeatTicks)
         {

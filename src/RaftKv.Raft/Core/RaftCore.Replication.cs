@@ -304,7 +304,7 @@ public sealed partial class RaftCore
     {
         EnsureNoReadyOutstanding();
         if (Role != Role.Leader || !_progress.TryGetValue(to, out var pr) || pr.State != ReplicationState.Snapshot) return;
-        pr.BecomeProbe();
+        pr.SnapshotFailed();
         // Wait for the next heartbeat answer before probing, so a dead follower is not flooded.
         pr.ProbeSent = true;
     }

@@ -65,6 +65,14 @@ internal sealed class Progress
         }
     }
 
+    /// <summary>The snapshot was lost or refused: probe from what the follower is known to hold, not from the snapshot.</summary>
+    public void SnapshotFailed()
+    {
+        PendingSnapshot = 0;
+        ResetState(ReplicationState.Probe);
+        Next = Match + 1;
+    }
+
     public void BecomeReplicate()
     {
         ResetState(ReplicationState.Replicate);
