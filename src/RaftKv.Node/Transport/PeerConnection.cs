@@ -1,0 +1,286 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using RaftKv.Raft;
+
+namespace RaftKv.Node.Transport;
+
+/// <summary>
+/// The outbound side of one peer: a bounded queue the raft loop writes to without ever waiting, and one writer task that
+/// owns the TCP connection, connects lazily, batches queued frames into few socket writes, and reconnects with
+/// exponential backoff.
+/// </summary>
+internal sealed class PeerConnection
+{
+    private readonly string _localId;
+    private readonly byte[] _hello;
+    private readonly TransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<Message> _queue;
+    private readonly CancellationTokenSource _stop;
+    private long _dropped;
+    private volatile bool _connected;
+
+    public PeerConnection(string localId, byte[] hello, string peerId, string address, EndPoint endPoint, TransportOptions options, ILogger logger, CancellationToken shutdown)
+    {
+        _localId = localId;
+        _hello = hello;
+        PeerId = peerId;
+        Address = address;
+        EndPoint = endPoint;
+        _options = options;
+        _logger = logger;
+        // FullMode.Wait with TryWrite: a full queue makes TryWrite return false at once. (DropWrite would also never
+        // block, but it reports a dropped item as written, and the raft loop wants to know.)
+        _queue = Channel.CreateBounded<Message>(new BoundedChannelOptions(options.SendQueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+            SingleWriter = false,
+            AllowSynchronousContinuations = false,
+        });
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+        Completion = Task.Run(RunAsync, CancellationToken.None);
+    }
+
+    public string PeerId { get; }
+
+    /// <summary>The peer's raft address as configured.</summary>
+    public string Address { get; }
+
+    public EndPoint EndPoint { get; }
+
+    /// <summary>Ends when the writer has stopped; never faults.</summary>
+    public Task Completion { get; }
+
+    /// <summary>True while a handshaken connection is open (for tests and status).</summary>
+    public bool IsConnected => _connected;
+
+    /// <summary>Messages dropped because the queue was full or the connection failed with them queued.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public bool TryEnqueue(Message message)
+    {
+        if (_queue.Writer.TryWrite(message)) return true;
+        Interlocked.Increment(ref _dropped);
+        return false;
+    }
+
+    /// <summary>Stops the writer and closes the connection; returns at once (await <see cref="Completion"/> to wait).</summary>
+    public void Stop()
+    {
+        _queue.Writer.TryComplete();
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var ct = _stop.Token;
+        var backoff = _options.ReconnectMinDelay;
+        var failures = 0;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                // Connect only when there is something to send: an idle or absent peer costs no connection attempts.
+                if (!await _queue.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) return;
+
+                Socket? socket = null;
+                try
+                {
+                    socket = await ConnectAsync(ct).ConfigureAwait(false);
+                    if (failures > 0) _logger.LogInformation("Raft transport {LocalId}: connected to {PeerId} at {Address} after {Failures} failed attempts", _localId, PeerId, Address, failures);
+                    else _logger.LogDebug("Raft transport {LocalId}: connected to {PeerId} at {Address}", _localId, PeerId, Address);
+                    failures = 0;
+                    backoff = _options.ReconnectMinDelay;
+                    _connected = true;
+                    await PumpAsync(socket, ct).ConfigureAwait(false);
+                    return; // the queue was completed: the peer was removed
+                }
+                catch (Exception) when (ct.IsCancellationRequested)
+                {
+                    // Stopped (peer removed or transport disposed): whatever the closing socket threw is the consequence.
+                    return;
+                }
+                catch (Exception e)
+                {
+                    failures++;
+                    // The first failure of a run is worth a warning; the retries that follow would flood the log.
+                    if (failures == 1) _logger.LogWarning("Raft transport {LocalId}: connection to {PeerId} at {Address} failed: {Error}", _localId, PeerId, Address, e.Message);
+                    else _logger.LogDebug("Raft transport {LocalId}: connection to {PeerId} at {Address} failed again ({Failures}): {Error}", _localId, PeerId, Address, failures, e.Message);
+                }
+                finally
+                {
+                    _connected = false;
+                    TransportSockets.Close(socket);
+                }
+
+                // What was queued for a dead connection is stale by the time it could go out; Raft resends what matters.
+                DropQueued();
+                await Task.Delay(backoff, ct).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // Unreachable by design; logged rather than left as an unobserved fault.
+            _logger.LogError(e, "Raft transport {LocalId}: writer for {PeerId} stopped unexpectedly", _localId, PeerId);
+        }
+        finally
+        {
+            _queue.Writer.TryComplete();
+            DropQueued();
+            _stop.Dispose();
+        }
+    }
+
+    private void DropQueued()
+    {
+        var n = 0;
+        while (_queue.Reader.TryRead(out _)) n++;
+        if (n > 0)
+        {
+            Interlocked.Add(ref _dropped, n);
+            _logger.LogDebug("Raft transport {LocalId}: dropped {Count} messages queued for {PeerId}", _localId, n, PeerId);
+        }
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken ct)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            TransportSockets.Configure(socket, _options);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.ConnectTimeout);
+            try
+            {
+                await socket.ConnectAsync(EndPoint, timeout.Token).ConfigureAwait(false);
+                await socket.SendAllAsync(_hello, timeout.Token).ConfigureAwait(false);
+                var reply = new byte[Handshake.ReplyLength];
+                await socket.ReceiveExactlyAsync(reply, timeout.Token).ConfigureAwait(false);
+                Handshake.CheckReply(reply, $"{PeerId} at {Address}");
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no connection and handshake within {_options.ConnectTimeout.TotalMilliseconds:0} ms");
+            }
+            return socket;
+        }
+        catch
+        {
+            TransportSockets.Close(socket);
+            throw;
+        }
+    }
+
+    private async Task PumpAsync(Socket socket, CancellationToken ct)
+    {
+        using var connection = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // The peer never writes on this connection, so a read that completes means it closed (or broke) it: notice that
+        // now rather than on the next write, which the kernel might still accept into its buffer.
+        var watch = WatchForCloseAsync(socket, connection);
+        // One timer per connection, armed around each write: a peer that stops reading fails the write instead of
+        // stalling this writer (and with it the queue) forever.
+        using var writeTimeout = CancellationTokenSource.CreateLinkedTokenSource(connection.Token);
+        var batch = new ArrayBufferWriter<byte>(16 << 10);
+        try
+        {
+            while (true)
+            {
+                if (!await _queue.Reader.WaitToReadAsync(connection.Token).ConfigureAwait(false)) return;
+                batch.ResetWrittenCount();
+                while (batch.WrittenCount < _options.MaxBatchBytes && _queue.Reader.TryRead(out var message))
+                {
+                    try
+                    {
+                        MessageCodec.WriteFrame(message, batch, _options.MaxFrameSize);
+                    }
+                    catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                    {
+                        Interlocked.Increment(ref _dropped);
+                        _logger.LogError("Raft transport {LocalId}: cannot send {Message} to {PeerId}: {Error}", _localId, message, PeerId, e.Message);
+                    }
+                }
+                if (batch.WrittenCount == 0) continue;
+                writeTimeout.CancelAfter(_options.WriteTimeout);
+                try
+                {
+                    await socket.SendAllAsync(batch.WrittenMemory, writeTimeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested && !connection.IsCancellationRequested)
+                {
+                    throw new TimeoutException($"a write did not complete within {_options.WriteTimeout.TotalMilliseconds:0} ms; the peer is not reading");
+                }
+                writeTimeout.CancelAfter(Timeout.Infinite);
+                // A batch that grew for one huge message should not stay that big for the life of the connection.
+                if (batch.Capacity > 4 * _options.MaxBatchBytes) batch = new ArrayBufferWriter<byte>(16 << 10);
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && connection.IsCancellationRequested)
+        {
+            throw new IOException("the peer closed the connection");
+        }
+        finally
+        {
+            await connection.CancelAsync().ConfigureAwait(false);
+            TransportSockets.Close(socket);
+            await watch.ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WatchForCloseAsync(Socket socket, CancellationTokenSource connection)
+    {
+        var one = new byte[1];
+        try
+        {
+            await socket.ReceiveAsync(one, SocketFlags.None, connection.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Any outcome (close, reset, cancellation) means the same: the connection is over.
+        }
+        try
+        {
+            await connection.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}
+
+/// <summary>Socket helpers that finish the whole buffer, which Socket's own calls do not promise.</summary>
+internal static class SocketExtensions
+{
+    public static async ValueTask SendAllAsync(this Socket socket, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        while (!data.IsEmpty)
+        {
+            var n = await socket.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
+            if (n <= 0) throw new IOException("connection closed while sending");
+            data = data[n..];
+        }
+    }
+
+    public static async ValueTask ReceiveExactlyAsync(this Socket socket, Memory<byte> buffer, CancellationToken ct)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
+            if (n == 0) throw new EndOfStreamException("connection closed by the peer");
+            buffer = buffer[n..];
+        }
+    }
+}
