@@ -1,0 +1,329 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
+using Microsoft.Extensions.Logging;
+
+namespace RaftKv.Server.Cli;
+
+/// <summary>What parsing the command line came to: options to run with, a help/version text to print, or a usage error.</summary>
+public sealed record CommandLineOutcome
+{
+    /// <summary>Options to run with (null when help was asked for or parsing failed).</summary>
+    public DaemonOptions? Options { get; init; }
+
+    /// <summary>One-line usage error (null when parsing succeeded).</summary>
+    public string? Error { get; init; }
+
+    /// <summary>The parse result to invoke when it asked for --help or --version.</summary>
+    public ParseResult? InformationRequest { get; init; }
+}
+
+/// <summary>
+/// <c>raftkvd [options] &lt;data-dir&gt;</c>. Flags keep hraftd's single-dash spellings (<c>-id -haddr -raddr -join -inmem</c>),
+/// goraft's logging switches (<c>-v -debug -trace</c>) and the bingoohuang fork's (<c>--rjoin --haddr --raddr</c>),
+/// plus long forms for everything.
+/// </summary>
+public sealed class DaemonCommandLine
+{
+    private readonly Argument<string> _dataDir = new("data-dir")
+    {
+        Description = "Directory for the log and snapshots (created if missing)",
+        Arity = ArgumentArity.ExactlyOne,
+    };
+
+    private readonly Option<string?> _id = new("--id", "-id")
+    {
+        Description = "Node ID [default: the raft address]",
+        HelpName = "id",
+    };
+
+    private readonly Option<string> _httpAddr = new("--http-addr", "-haddr", "--haddr")
+    {
+        Description = "HTTP API bind address, host:port",
+        DefaultValueFactory = _ => "localhost:11000",
+        HelpName = "host:port",
+    };
+
+    private readonly Option<string?> _httpAdvAddr = new("--http-adv-addr")
+    {
+        Description = "HTTP address other nodes use to reach this one [default: the bind address]",
+        HelpName = "host:port",
+    };
+
+    private readonly Option<string> _raftAddr = new("--raft-addr", "-raddr", "--raddr")
+    {
+        Description = "Raft bind address, host:port",
+        DefaultValueFactory = _ => "localhost:12000",
+        HelpName = "host:port",
+    };
+
+    private readonly Option<string?> _raftAdvAddr = new("--raft-adv-addr")
+    {
+        Description = "Raft address other nodes use to reach this one [default: the bind address]",
+        HelpName = "host:port",
+    };
+
+    private readonly Option<string[]> _join = new("--join", "-join", "--rjoin", "-rjoin")
+    {
+        Description = "HTTP address(es) of cluster members to join, comma-separated (\":11000\" means localhost:11000); ignored once this node has state",
+        HelpName = "addr[,addr...]",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private readonly Option<bool> _inmem = new("--inmem", "-inmem")
+    {
+        Description = "Keep the raft log in memory: fast, NOT durable (lost on restart)",
+    };
+
+    private readonly Option<string> _heartbeat = DurationOption("--heartbeat-timeout", "100ms", "Leader heartbeat interval");
+    private readonly Option<string> _election = DurationOption("--election-timeout", "1s", "Base election timeout (a follower that hears no leader for [T, 2T) starts an election)");
+    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due");
+    private readonly Option<string> _requestTimeout = DurationOption("--request-timeout", "5s", "Longest a client request may take, waiting for a leader included");
+
+    private readonly Option<int> _snapshotThreshold = new("--snapshot-threshold")
+    {
+        Description = "Applied entries since the last snapshot that trigger a new one",
+        DefaultValueFactory = _ => 8192,
+        HelpName = "entries",
+    };
+
+    private readonly Option<int> _trailingLogs = new("--trailing-logs")
+    {
+        Description = "Entries kept in the log behind a snapshot",
+        DefaultValueFactory = _ => 10240,
+        HelpName = "entries",
+    };
+
+    private readonly Option<string> _maxBody = new("--max-body")
+    {
+        Description = "Largest request body accepted (e.g. 1048576, 1MiB, 512KiB)",
+        DefaultValueFactory = _ => "1MiB",
+        HelpName = "size",
+    };
+
+    private readonly Option<bool> _verbose = new("-v", "--verbose") { Description = "Verbose logging (Information)" };
+    private readonly Option<bool> _debug = new("-debug", "--debug") { Description = "Debug logging" };
+    private readonly Option<bool> _trace = new("-trace", "--trace") { Description = "Trace logging (everything)" };
+
+    /// <summary>The root command, for help text and tests.</summary>
+    public RootCommand Command { get; }
+
+    /// <summary>Builds the command and its validators.</summary>
+    public DaemonCommandLine()
+    {
+        Command = new RootCommand("raftkvd: a Raft-replicated key-value store server (hraftd-compatible HTTP API)")
+        {
+            _dataDir, _id, _httpAddr, _httpAdvAddr, _raftAddr, _raftAdvAddr, _join, _inmem,
+            _heartbeat, _election, _snapshotThreshold, _trailingLogs, _snapshotInterval, _requestTimeout, _maxBody,
+            _verbose, _debug, _trace,
+        };
+
+        foreach (var option in new[] { _httpAddr, _raftAddr })
+        {
+            option.Validators.Add(r => ValidateAddress(r, r.GetValueOrDefault<string>()));
+        }
+        foreach (var option in new[] { _httpAdvAddr, _raftAdvAddr })
+        {
+            option.Validators.Add(r => ValidateAddress(r, r.GetValueOrDefault<string?>()));
+        }
+        _id.Validators.Add(r =>
+        {
+            if (string.IsNullOrWhiteSpace(r.GetValueOrDefault<string?>()))
+            {
+                r.AddError("--id must not be empty");
+            }
+        });
+        _snapshotThreshold.Validators.Add(r => RequirePositive(r, "--snapshot-threshold"));
+        ShowEverySpelling();
+        _trailingLogs.Validators.Add(r =>
+        {
+            if (TryGetInt(r) < 0)
+            {
+                r.AddError("--trailing-logs must not be negative");
+            }
+        });
+        _maxBody.Validators.Add(r =>
+        {
+            if (!ByteSizes.TryParse(r.GetValueOrDefault<string>(), out var bytes, out var error))
+            {
+                r.AddError($"--max-body: {error}");
+            }
+            else if (bytes <= 0)
+            {
+                r.AddError("--max-body must be positive");
+            }
+        });
+        _join.Validators.Add(r =>
+        {
+            foreach (var address in SplitJoin(r.GetValueOrDefault<string[]>()))
+            {
+                if (!HostPort.TrySplit(address, out _, out var port) || port == 0)
+                {
+                    r.AddError($"--join: \"{address}\" is not a host:port address");
+                }
+            }
+        });
+    }
+
+    /// <summary>Parses the arguments: options, a help/version request, or a one-line error.</summary>
+    public CommandLineOutcome Parse(IReadOnlyList<string> args)
+    {
+        // Bundling would read "-id" as "-i -d" if it were not a known alias; off, so Go-style single-dash flags stay whole.
+        var result = Command.Parse(args, new ParserConfiguration { EnablePosixBundling = false });
+        if (result.Action is HelpAction)
+        {
+            return new CommandLineOutcome { InformationRequest = result };
+        }
+        if (result.Errors.Count > 0)
+        {
+            // An unknown "--flag" parses as a stray argument, and the first error then blames whatever follows it;
+            // naming the flag is what helps.
+            var unknown = result.Tokens.FirstOrDefault(t => t.Type == TokenType.Argument && t.Value.Length > 1 && t.Value[0] == '-'
+                && !char.IsAsciiDigit(t.Value[1]));
+            return new CommandLineOutcome
+            {
+                Error = unknown is not null ? $"unknown flag {unknown.Value}" : OneLine(result.Errors[0].Message),
+            };
+        }
+        if (result.Action is not null)
+        {
+            // The root command has no action of its own, so any action left is --version's.
+            return new CommandLineOutcome { InformationRequest = result };
+        }
+
+        var httpAddr = result.GetRequiredValue(_httpAddr);
+        var raftAddr = result.GetRequiredValue(_raftAddr);
+        var raftAdv = result.GetValue(_raftAdvAddr) ?? AdvertiseDefault(raftAddr);
+        Durations.TryParse(result.GetRequiredValue(_heartbeat), out var heartbeat, out _);
+        Durations.TryParse(result.GetRequiredValue(_election), out var election, out _);
+        Durations.TryParse(result.GetRequiredValue(_snapshotInterval), out var snapshotInterval, out _);
+        Durations.TryParse(result.GetRequiredValue(_requestTimeout), out var requestTimeout, out _);
+        ByteSizes.TryParse(result.GetRequiredValue(_maxBody), out var maxBody, out _);
+
+        var options = new DaemonOptions
+        {
+            DataDirectory = result.GetRequiredValue(_dataDir),
+            Id = result.GetValue(_id) ?? raftAdv,
+            HttpAddress = httpAddr,
+            HttpAdvertiseAddress = result.GetValue(_httpAdvAddr) ?? AdvertiseDefault(httpAddr),
+            RaftAddress = raftAddr,
+            RaftAdvertiseAddress = raftAdv,
+            Join = SplitJoin(result.GetValue(_join)),
+            InMemory = result.GetValue(_inmem),
+            HeartbeatTimeout = heartbeat,
+            ElectionTimeout = election,
+            SnapshotThreshold = result.GetValue(_snapshotThreshold),
+            TrailingLogs = result.GetValue(_trailingLogs),
+            SnapshotInterval = snapshotInterval,
+            RequestTimeout = requestTimeout,
+            MaxBodyBytes = maxBody,
+            LogLevel = result.GetValue(_trace) ? LogLevel.Trace
+                : result.GetValue(_debug) ? LogLevel.Debug
+                : result.GetValue(_verbose) ? LogLevel.Information
+                : LogLevel.Warning,
+        };
+        if (options.ElectionTimeout <= options.HeartbeatTimeout)
+        {
+            return new CommandLineOutcome { Error = "--election-timeout must be longer than --heartbeat-timeout" };
+        }
+        return new CommandLineOutcome { Options = options };
+    }
+
+    /// <summary>
+    /// The address to advertise when none is given: the bind address, with an empty host read as localhost
+    /// (":11000" is hraftd's shorthand). A wildcard bind (0.0.0.0) advertises the machine name, the best guess others can resolve.
+    /// </summary>
+    internal static string AdvertiseDefault(string bind)
+    {
+        if (!HostPort.TrySplit(bind, out var host, out var port))
+        {
+            return bind;
+        }
+        return host switch
+        {
+            "" => $"localhost:{port}",
+            "0.0.0.0" or "::" or "*" or "+" => $"{Environment.MachineName}:{port}",
+            _ => bind,
+        };
+    }
+
+    /// <summary>
+    /// The default help shows one of "-id" and "--id" (the shorter); the others are added to the description so users
+    /// of hraftd, raftd and the fork each find the spelling they know.
+    /// </summary>
+    private void ShowEverySpelling()
+    {
+        foreach (var option in Command.Options)
+        {
+            var hidden = new[] { option.Name }.Concat(option.Aliases)
+                .GroupBy(n => n.TrimStart('-'))
+                .Where(g => g.Count() > 1)
+                .SelectMany(g => g.OrderBy(n => n.Length).Skip(1))
+                .ToList();
+            if (hidden.Count > 0)
+            {
+                option.Description += $" (also {string.Join(", ", hidden)})";
+            }
+        }
+    }
+
+    private static List<string> SplitJoin(string[]? values) =>
+        (values ?? [])
+            .SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(HostPort.Normalize)
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .ToList();
+
+    private static Option<string> DurationOption(string name, string defaultValue, string description)
+    {
+        var option = new Option<string>(name)
+        {
+            Description = description + " (e.g. 100ms, 1s, 2m)",
+            DefaultValueFactory = _ => defaultValue,
+            HelpName = "duration",
+        };
+        option.Validators.Add(r =>
+        {
+            if (!Durations.TryParse(r.GetValueOrDefault<string>(), out var value, out var error))
+            {
+                r.AddError($"{name}: {error}");
+            }
+            else if (value <= TimeSpan.Zero)
+            {
+                r.AddError($"{name} must be positive");
+            }
+        });
+        return option;
+    }
+
+    private static void ValidateAddress(OptionResult result, string? address)
+    {
+        if (address is not null && !HostPort.TrySplit(address, out _, out _))
+        {
+            result.AddError($"{result.Option.Name}: \"{address}\" is not a host:port address");
+        }
+    }
+
+    private static void RequirePositive(OptionResult result, string name)
+    {
+        if (TryGetInt(result) <= 0)
+        {
+            result.AddError($"{name} must be positive");
+        }
+    }
+
+    /// <summary>The option's int, or null when it did not parse (that error is already reported; validators still run).</summary>
+    private static int? TryGetInt(OptionResult result)
+    {
+        try
+        {
+            return result.GetValueOrDefault<int>();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}

@@ -1,0 +1,43 @@
+namespace RaftKv.Server.Cli;
+
+/// <summary>Checks the data directory before anything starts, so a bad path is a usage error (exit 2), not a half-started node.</summary>
+public static class DataDirectory
+{
+    /// <summary>
+    /// Creates the directory if missing (as hraftd's MkdirAll) and proves it writable with a probe file that is removed at
+    /// once. Returns an error message, or null when usable. With <paramref name="inMemory"/> nothing is created: the path
+    /// only must not name a file.
+    /// </summary>
+    public static string? Validate(string path, bool inMemory)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return "the data directory must not be empty";
+        }
+        if (File.Exists(path))
+        {
+            return $"data directory {path} exists and is a file";
+        }
+        if (inMemory)
+        {
+            return null;
+        }
+        try
+        {
+            Directory.CreateDirectory(path);
+            var probe = Path.Combine(path, $".raftkvd-probe-{Environment.ProcessId}");
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+            }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return $"data directory {path} is not usable: {e.Message}";
+        }
+    }
+
+    /// <summary>True when the directory holds no state (missing, or empty): the node is new.</summary>
+    public static bool IsEmpty(string path) =>
+        !Directory.Exists(path) || !Directory.EnumerateFileSystemEntries(path).Any();
+}

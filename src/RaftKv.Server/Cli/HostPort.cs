@@ -1,0 +1,55 @@
+namespace RaftKv.Server.Cli;
+
+/// <summary>host:port helpers shared by the flags, the join logic and forwarding.</summary>
+public static class HostPort
+{
+    /// <summary>
+    /// Makes an address usable as a destination: strips an http:// prefix and a trailing slash, and reads ":11000"
+    /// as "localhost:11000" (hraftd's <c>-join :11000</c>).
+    /// </summary>
+    public static string Normalize(string address)
+    {
+        var a = address.Trim();
+        if (a.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        {
+            a = a["http://".Length..];
+        }
+        a = a.TrimEnd('/');
+        if (a.StartsWith(':'))
+        {
+            a = "localhost" + a;
+        }
+        return a;
+    }
+
+    /// <summary>Splits host:port (IPv6 in brackets); false when there is no valid port.</summary>
+    public static bool TrySplit(string address, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = address.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(address.AsSpan(colon + 1), out port) || port is < 0 or > 65535)
+        {
+            return false;
+        }
+        host = address[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']'))
+        {
+            host = host[1..^1];
+        }
+        return !host.Contains(':') || address.StartsWith('[');
+    }
+
+    /// <summary>True when two addresses name the same endpoint, treating the loopback spellings as one host.</summary>
+    public static bool SameEndpoint(string a, string b)
+    {
+        if (!TrySplit(Normalize(a), out var ha, out var pa) || !TrySplit(Normalize(b), out var hb, out var pb))
+        {
+            return string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+        }
+        return pa == pb && (string.Equals(ha, hb, StringComparison.OrdinalIgnoreCase) || (IsLoopback(ha) && IsLoopback(hb)));
+    }
+
+    private static bool IsLoopback(string host) =>
+        host.Length == 0 || host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host == "127.0.0.1" || host == "::1";
+}

@@ -1,0 +1,76 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+using RaftKv.Server.Http;
+
+namespace RaftKv.Server.Hosting;
+
+/// <summary>
+/// Asks an existing cluster to add this node: <c>POST /join</c> to each address in turn, round after round with growing
+/// pauses, until one accepts. Any member will do: followers forward the join to the leader.
+/// </summary>
+public sealed class ClusterJoiner(HttpClient client, ILogger logger)
+{
+    /// <summary>First pause between rounds.</summary>
+    public TimeSpan FirstPause { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest pause between rounds.</summary>
+    public TimeSpan LongestPause { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Time allowed for one join request.</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Joins; returns the address that accepted. Throws only when cancelled.</summary>
+    public async Task<string> JoinAsync(
+        IReadOnlyList<string> addresses, string id, string raftAddress, string httpAddress, CancellationToken cancellationToken)
+    {
+        if (addresses.Count == 0)
+        {
+            throw new ArgumentException("no join addresses", nameof(addresses));
+        }
+        var body = JoinBody(id, raftAddress, httpAddress);
+        var pause = FirstPause;
+        for (var round = 1; ; round++)
+        {
+            foreach (var address in addresses)
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                attempt.CancelAfter(AttemptTimeout);
+                try
+                {
+                    using var content = new ByteArrayContent(body);
+                    content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                    using var response = await client.PostAsync($"http://{address}/join", content, attempt.Token);
+                    if (response.IsSuccessStatusCode)
+                    {
+                        logger.LogWarning("Joined the cluster through {Address} as {Id}", address, id);
+                        return address;
+                    }
+                    var text = await response.Content.ReadAsStringAsync(attempt.Token);
+                    logger.LogWarning("Join through {Address} refused (round {Round}): {Status} {Body}", address, round, (int)response.StatusCode, text);
+                }
+                catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+                {
+                    logger.LogWarning("Join through {Address} failed (round {Round}): {Error}", address, round,
+                        e is OperationCanceledException ? "timed out" : e.Message);
+                }
+            }
+            await Task.Delay(pause, cancellationToken);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, LongestPause.Ticks));
+        }
+    }
+
+    /// <summary><c>{"id","addr","http_addr"}</c>: hraftd's join body plus the HTTP address followers need to forward to us.</summary>
+    internal static byte[] JoinBody(string id, string raftAddress, string httpAddress)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, HttpReply.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("id"u8, id);
+            w.WriteString("addr"u8, raftAddress);
+            w.WriteString("http_addr"u8, httpAddress);
+            w.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+}

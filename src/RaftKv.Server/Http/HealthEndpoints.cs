@@ -1,0 +1,52 @@
+using RaftKv.Node;
+using RaftKv.Server.Json;
+
+namespace RaftKv.Server.Http;
+
+/// <summary>
+/// Probes for orchestrators. <c>/livez</c>: the process serves HTTP (never asks the node, so a slow node is not restarted
+/// for being slow). <c>/readyz</c>: the node knows a leader and has applied all it knows committed, so reads at any level work.
+/// </summary>
+internal static class HealthEndpoints
+{
+    /// <summary>Maps the endpoints.</summary>
+    public static void Map(IEndpointRouteBuilder routes, ServerContext server)
+    {
+        routes.MapGet("/livez", static context =>
+            HttpReply.Json(StatusCodes.Status200OK, static w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("status"u8, "ok");
+                w.WriteEndObject();
+            }).WriteAsync(context.Response));
+        routes.MapGet("/readyz", context => ReadyAsync(context, server));
+    }
+
+    private static async Task ReadyAsync(HttpContext context, ServerContext server)
+    {
+        using var routing = new LeaderRouting(context, server);
+        await routing.RunAsync(Operation.Local, ReadOnlyMemory<byte>.Empty, async token =>
+        {
+            var status = await server.Node.GetStatusAsync(token);
+            if (status.Ready)
+            {
+                return HttpReply.Json(StatusCodes.Status200OK, status, static (w, s) =>
+                {
+                    w.WriteStartObject();
+                    w.WriteBoolean("ready"u8, true);
+                    w.WriteString("state"u8, StatusJson.RoleName(s.Role));
+                    w.WriteString("leader"u8, s.LeaderId);
+                    w.WriteEndObject();
+                });
+            }
+            var reason = status.LeaderId is null
+                ? "not ready: no leader known (election in progress, or not yet joined to a cluster)"
+                : $"not ready: applying committed entries (applied {status.AppliedIndex} of {status.CommitIndex})";
+            return HttpReply.Error(StatusCodes.Status503ServiceUnavailable, reason, w =>
+            {
+                w.WriteBoolean("ready"u8, false);
+                w.WriteString("state"u8, StatusJson.RoleName(status.Role));
+            }).WithRetryAfter(server.Options.RetryAfterSeconds);
+        });
+    }
+}

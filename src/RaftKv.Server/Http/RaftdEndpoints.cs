@@ -1,0 +1,63 @@
+using System.Text;
+using RaftKv.Node;
+
+namespace RaftKv.Server.Http;
+
+/// <summary>
+/// goraft/raftd's raw-value API: <c>POST /db/{key}</c> with the value as the body, <c>GET /db/{key}</c> answering the raw
+/// value as text/plain. <c>DELETE /db/{key}</c> is added for symmetry. Errors are JSON like everywhere else.
+/// </summary>
+internal static class RaftdEndpoints
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Maps the endpoints.</summary>
+    public static void Map(IEndpointRouteBuilder routes, ServerContext server)
+    {
+        routes.MapPost("/db/{**key}", context => SetAsync(context, server));
+        routes.MapPut("/db/{**key}", context => SetAsync(context, server));
+        routes.MapGet("/db/{**key}", context => GetAsync(context, server));
+        routes.MapDelete("/db/{**key}", context => DeleteAsync(context, server));
+    }
+
+    private static async Task SetAsync(HttpContext context, ServerContext server)
+    {
+        using var routing = new LeaderRouting(context, server);
+        var key = RequestKeys.FromPath(context, "db", server.Options);
+        var body = await routing.ReadBodyAsync();
+        string value;
+        try
+        {
+            value = StrictUtf8.GetString(body);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new RequestException(StatusCodes.Status400BadRequest, "value must be UTF-8 text");
+        }
+        KeyValuePair<string, string>[] pairs = [new(key, value)];
+        await routing.RunAsync(Operation.Write, body, async token =>
+            HraftdEndpoints.Indexed(HttpReply.NoBody(StatusCodes.Status200OK), await server.Node.SetAsync(pairs, token)));
+    }
+
+    private static async Task GetAsync(HttpContext context, ServerContext server)
+    {
+        using var routing = new LeaderRouting(context, server);
+        var key = RequestKeys.FromPath(context, "db", server.Options);
+        var level = ReadLevels.FromQuery(context.Request);
+        await routing.RunAsync(Operation.Read, ReadOnlyMemory<byte>.Empty, async token =>
+        {
+            var value = await server.Node.GetAsync(key, level, token);
+            return value is null
+                ? HttpReply.Error(StatusCodes.Status404NotFound, "key not found: " + key)
+                : HttpReply.Text(StatusCodes.Status200OK, value);
+        });
+    }
+
+    private static async Task DeleteAsync(HttpContext context, ServerContext server)
+    {
+        using var routing = new LeaderRouting(context, server);
+        var key = RequestKeys.FromPath(context, "db", server.Options);
+        await routing.RunAsync(Operation.Write, ReadOnlyMemory<byte>.Empty, async token =>
+            HraftdEndpoints.Indexed(HttpReply.NoBody(StatusCodes.Status200OK), await server.Node.DeleteAsync(key, token)));
+    }
+}

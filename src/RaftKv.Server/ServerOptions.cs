@@ -1,0 +1,26 @@
+namespace RaftKv.Server;
+
+/// <summary>How the HTTP app behaves. Filled from the command line by <c>raftkvd</c>, or directly by tests and embedders.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>1 MiB: the default for <see cref="MaxBodyBytes"/>.</summary>
+    public const long DefaultMaxBodyBytes = 1L << 20;
+
+    /// <summary>64 KiB: the default for <see cref="MaxKeyBytes"/>.</summary>
+    public const int DefaultMaxKeyBytes = 64 * 1024;
+
+    /// <summary>host:port to listen on. "localhost" binds loopback, an IP binds that IP, an empty host or 0.0.0.0 binds all; port 0 picks a free port.</summary>
+    public string HttpAddress { get; init; } = "localhost:11000";
+
+    /// <summary>How long one request may take, including waiting for a leader and forwarding to it.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest request body accepted; larger ones get 413 as soon as the excess is seen.</summary>
+    public long MaxBodyBytes { get; init; } = DefaultMaxBodyBytes;
+
+    /// <summary>Longest key accepted, in UTF-8 bytes.</summary>
+    public int MaxKeyBytes { get; init; } = DefaultMaxKeyBytes;
+
+    /// <summary>Seconds clients are told to wait (Retry-After) on 503.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+}

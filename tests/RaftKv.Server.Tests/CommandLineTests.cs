@@ -1,0 +1,230 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Server.Cli;
+using RaftKv.Server.Hosting;
+
+namespace RaftKv.Server.Tests;
+
+/// <summary>raftkvd's flags: hraftd's spellings, long forms, the fork's, defaults, usage errors (exit 2, one line), --help.</summary>
+public sealed class CommandLineTests
+{
+    private static DaemonOptions Parse(params string[] args)
+    {
+        var outcome = new DaemonCommandLine().Parse(args);
+        Assert.True(outcome.Error is null, outcome.Error);
+        return outcome.Options!;
+    }
+
+    [Fact]
+    public void Defaults_are_hraftds()
+    {
+        var o = Parse("/data");
+        Assert.Equal("/data", o.DataDirectory);
+        Assert.Equal("localhost:11000", o.HttpAddress);
+        Assert.Equal("localhost:12000", o.RaftAddress);
+        Assert.Equal("localhost:12000", o.Id); // the raft address
+        Assert.Equal("localhost:11000", o.HttpAdvertiseAddress);
+        Assert.Empty(o.Join);
+        Assert.False(o.InMemory);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), o.HeartbeatTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1), o.ElectionTimeout);
+        Assert.Equal(8192, o.SnapshotThreshold);
+        Assert.Equal(10240, o.TrailingLogs);
+        Assert.Equal(TimeSpan.FromMinutes(2), o.SnapshotInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), o.RequestTimeout);
+        Assert.Equal(1L << 20, o.MaxBodyBytes);
+        Assert.Equal(LogLevel.Warning, o.LogLevel);
+    }
+
+    [Fact]
+    public void Hraftd_single_dash_flags()
+    {
+        var o = Parse("-id", "node1", "-haddr", "localhost:11001", "-raddr", "localhost:12001", "-join", ":11000", "-inmem", "/node1");
+        Assert.Equal("node1", o.Id);
+        Assert.Equal("localhost:11001", o.HttpAddress);
+        Assert.Equal("localhost:12001", o.RaftAddress);
+        Assert.Equal(["localhost:11000"], o.Join);
+        Assert.True(o.InMemory);
+        Assert.Equal("/node1", o.DataDirectory);
+    }
+
+    [Fact]
+    public void Long_forms_and_equals_syntax()
+    {
+        var o = Parse("--id=n2", "--http-addr=127.0.0.1:8001", "--raft-addr", "127.0.0.1:9001", "--http-adv-addr", "h2:8001",
+            "--raft-adv-addr", "h2:9001", "--join", "h1:8000,h3:8000", "--inmem", "--heartbeat-timeout", "50ms",
+            "--election-timeout", "1.5s", "--snapshot-threshold", "100", "--trailing-logs", "0", "--snapshot-interval", "1m30s",
+            "--request-timeout", "250ms", "--max-body", "512KiB", "/d");
+        Assert.Equal("n2", o.Id);
+        Assert.Equal("127.0.0.1:8001", o.HttpAddress);
+        Assert.Equal("h2:8001", o.HttpAdvertiseAddress);
+        Assert.Equal("h2:9001", o.RaftAdvertiseAddress);
+        Assert.Equal(["h1:8000", "h3:8000"], o.Join);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), o.HeartbeatTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), o.ElectionTimeout);
+        Assert.Equal(100, o.SnapshotThreshold);
+        Assert.Equal(0, o.TrailingLogs);
+        Assert.Equal(TimeSpan.FromSeconds(90), o.SnapshotInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), o.RequestTimeout);
+        Assert.Equal(512 * 1024, o.MaxBodyBytes);
+
+        var node = o.ToNodeOptions(bootstrap: false);
+        Assert.Equal("h2:9001", node.RaftAddress);
+        Assert.Equal("127.0.0.1:9001", node.RaftBindAddress);
+        Assert.Equal("h2:8001", node.HttpAdvertiseAddress);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), node.RequestTimeout);
+    }
+
+    [Fact]
+    public void Fork_spellings_and_default_id_from_advertised_raft_address()
+    {
+        var o = Parse("--rjoin", ":11000", "--haddr", ":11001", "--raddr", ":12001", "/d");
+        Assert.Equal(["localhost:11000"], o.Join);
+        Assert.Equal(":11001", o.HttpAddress);
+        Assert.Equal("localhost:11001", o.HttpAdvertiseAddress);
+        Assert.Equal("localhost:12001", o.Id);
+        Assert.Equal(["localhost:11000"], Parse("-rjoin", "http://localhost:11000/", "/d").Join);
+        Assert.Equal(["a:1", "b:2"], Parse("-join", "a:1", "-join", "b:2", "/d").Join);
+    }
+
+    [Theory]
+    [InlineData("1048576", 1048576)]
+    [InlineData("1MiB", 1048576)]
+    [InlineData("1M", 1048576)]
+    [InlineData("1MB", 1000000)]
+    [InlineData("64KiB", 65536)]
+    public void Max_body_sizes(string text, long bytes) => Assert.Equal(bytes, Parse("--max-body", text, "/d").MaxBodyBytes);
+
+    [Theory]
+    [InlineData("-v", LogLevel.Information)]
+    [InlineData("--verbose", LogLevel.Information)]
+    [InlineData("-debug", LogLevel.Debug)]
+    [InlineData("-trace", LogLevel.Trace)]
+    public void Logging_switches(string flag, LogLevel level) => Assert.Equal(level, Parse(flag, "/d").LogLevel);
+
+    [Theory]
+    [InlineData("--bogus", "/d")]
+    [InlineData("-haddr", "nonsense", "/d")]
+    [InlineData("--heartbeat-timeout", "5", "/d")]
+    [InlineData("--heartbeat-timeout", "5x", "/d")]
+    [InlineData("--election-timeout", "50ms", "/d")]          // not longer than the heartbeat
+    [InlineData("--max-body", "lots", "/d")]
+    [InlineData("--max-body", "0", "/d")]
+    [InlineData("--snapshot-threshold", "0", "/d")]
+    [InlineData("--snapshot-threshold", "many", "/d")]
+    [InlineData("-join", "nope", "/d")]
+    [InlineData("-id")]
+    [InlineData("-inmem")]                                     // no data directory
+    [InlineData("/a", "/b")]
+    public async Task Usage_errors_exit_2_with_one_line_and_start_nothing(params string[] args)
+    {
+        var started = false;
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(args, (_, _, _) => { started = true; return Task.FromResult<RaftKv.Node.IKvNode>(new FakeKvNode()); },
+            stdout, stderr, default, NullLoggerFactory.Instance);
+        Assert.Equal(2, code);
+        Assert.False(started);
+        Assert.Equal("", stdout.ToString());
+        var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("raftkvd: ", lines[0]);
+    }
+
+    [Fact]
+    public async Task Unknown_flag_is_named()
+    {
+        var stderr = new StringWriter();
+        await Daemon.RunAsync(["--bogus", "/d"], (_, _, _) => throw new InvalidOperationException(), TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+        Assert.Contains("unknown flag --bogus", stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Data_directory_that_is_a_file_or_under_a_file_exits_2()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            foreach (var dir in new[] { file, Path.Combine(file, "sub") })
+            {
+                var stderr = new StringWriter();
+                var code = await Daemon.RunAsync([dir], (_, _, _) => throw new InvalidOperationException("must not start"),
+                    TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+                Assert.Equal(2, code);
+                Assert.Contains(dir, stderr.ToString());
+                Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Help_lists_every_flag_with_defaults()
+    {
+        var stdout = new StringWriter();
+        var code = await Daemon.RunAsync(["--help"], (_, _, _) => throw new InvalidOperationException(), stdout, TextWriter.Null, default, NullLoggerFactory.Instance);
+        Assert.Equal(0, code);
+        var help = stdout.ToString();
+        foreach (var flag in new[] { "-id", "--id", "-haddr", "--http-addr", "--haddr", "-raddr", "--raft-addr", "--raddr", "-join", "--join", "--rjoin",
+                     "-inmem", "--http-adv-addr", "--raft-adv-addr", "--heartbeat-timeout", "--election-timeout", "--snapshot-threshold",
+                     "--trailing-logs", "--snapshot-interval", "--request-timeout", "--max-body", "-v", "-debug", "-trace", "<data-dir>" })
+        {
+            Assert.Contains(flag, help);
+        }
+        foreach (var value in new[] { "localhost:11000", "localhost:12000", "100ms", "8192", "10240", "2m", "5s", "1MiB" })
+        {
+            Assert.Contains("[default: " + value + "]", help);
+        }
+    }
+}
+
+/// <summary>Durations, sizes, addresses and raw path keys.</summary>
+public sealed class ValueParsingTests
+{
+    [Theory]
+    [InlineData("100ms", 100)]
+    [InlineData("1s", 1000)]
+    [InlineData("2m", 120_000)]
+    [InlineData("1h", 3_600_000)]
+    [InlineData("1m30s", 90_000)]
+    [InlineData("1.5s", 1500)]
+    [InlineData("500us", 0.5)]
+    [InlineData("0", 0)]
+    public void Go_durations(string text, double milliseconds)
+    {
+        Assert.True(Durations.TryParse(text, out var value, out _));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("5")]
+    [InlineData("ms")]
+    [InlineData("5 parsecs")]
+    [InlineData("-1s")]
+    public void Bad_durations(string text) => Assert.False(Durations.TryParse(text, out _, out _));
+
+    [Theory]
+    [InlineData(":11000", "localhost:11000")]
+    [InlineData("http://h:1/", "h:1")]
+    [InlineData(" h:2 ", "h:2")]
+    public void Join_addresses_normalize(string input, string expected) => Assert.Equal(expected, HostPort.Normalize(input));
+
+    [Theory]
+    [InlineData(":11000", "localhost:11000", true)]
+    [InlineData("127.0.0.1:11000", "localhost:11000", true)]
+    [InlineData("localhost:11001", "localhost:11000", false)]
+    [InlineData("h1:11000", "h2:11000", false)]
+    public void Same_endpoint(string a, string b, bool same) => Assert.Equal(same, HostPort.SameEndpoint(a, b));
+
+    [Theory]
+    [InlineData("/key/a%2Fb", "key", "a/b")]
+    [InlineData("/hraftd/key/a%252F?level=none", "key", "a%2F")]
+    [InlineData("/KEY/x/y", "key", "x/y")]
+    [InlineData("/key/", "key", "")]
+    [InlineData("/db/a+b", "db", "a+b")]
+    [InlineData("/other/a", "key", null)]
+    public void Raw_path_keys(string raw, string segment, string? key) => Assert.Equal(key, Web.RequestKeysFromRaw(raw, segment));
+}

@@ -1,0 +1,148 @@
+using System.Net;
+using RaftKv.Node;
+using RaftKv.Raft;
+using RaftKv.Server.Hosting;
+
+namespace RaftKv.Server.Tests;
+
+/// <summary>The whole raftkvd path with a fake node: bootstrap decision, joining, graceful stop.</summary>
+public sealed class DaemonTests : IDisposable
+{
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "raftkvd-test-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dataDir))
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+    }
+
+    /// <summary>Runs the daemon in the background with a fake node; the test stops it through the token.</summary>
+    private sealed class Run
+    {
+        public FakeKvNode Node { get; } = new("joiner");
+        public NodeOptions? Options { get; private set; }
+        public StringWriter Stdout { get; } = new();
+        public StringWriter Stderr { get; } = new();
+        public LogCapture Logs { get; } = new();
+        public CancellationTokenSource Stop { get; } = new();
+        public Task<int> Exit { get; private set; } = Task.FromResult(-1);
+        public string HttpAddress { get; set; } = $"127.0.0.1:{RunningServer.FreePort()}";
+
+        public Run Start(params string[] args)
+        {
+            Exit = Task.Run(() => Daemon.RunAsync(["-haddr", HttpAddress, "-raddr", "127.0.0.1:1", .. args], (options, _, _) =>
+            {
+                Options = options;
+                return Task.FromResult<IKvNode>(Node);
+            }, Stdout, Stderr, Stop.Token, Logs.Factory));
+            return this;
+        }
+
+        public async Task<int> StopAsync()
+        {
+            await Stop.CancelAsync();
+            return await Exit.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+
+        public async Task WaitServingAsync()
+        {
+            using var client = new HttpClient();
+            await RunningServer.WaitUntilAsync(async () =>
+            {
+                Assert.False(Exit.IsCompleted, $"daemon exited: {Stderr}");
+                try
+                {
+                    return (await client.GetAsync($"http://{HttpAddress}/livez")).StatusCode == HttpStatusCode.OK;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "the daemon to serve HTTP");
+        }
+    }
+
+    [Fact]
+    public async Task First_node_without_join_bootstraps_and_stops_gracefully()
+    {
+        var run = new Run().Start(_dataDir);
+        await run.WaitServingAsync();
+        Assert.True(run.Options!.Bootstrap);
+        Assert.Equal("127.0.0.1:1", run.Options.Id);
+        Assert.Contains("bootstrapping a new cluster", run.Stdout.ToString());
+
+        Assert.Equal(0, await run.StopAsync());
+        Assert.True(run.Node.Disposed);
+    }
+
+    [Fact]
+    public async Task Inmem_says_writes_are_not_durable()
+    {
+        var run = new Run().Start("-inmem", _dataDir);
+        await run.WaitServingAsync();
+        Assert.True(run.Options!.InMemory);
+        Assert.Contains("not durable", run.Stderr.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.False(Directory.Exists(_dataDir)); // nothing written for an in-memory node
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
+    public async Task Fresh_node_joins_through_the_first_address_that_accepts()
+    {
+        await using var leader = await RunningServer.StartAsync(new FakeKvNode("leader"));
+        var unreachable = $"127.0.0.1:{RunningServer.FreePort()}";
+        var run = new Run().Start("-id", "n2", "--raft-adv-addr", "r2:12000", "-join", $"{unreachable},{leader.Address}", _dataDir);
+
+        await RunningServer.WaitUntilAsync(() => !leader.Node.Joins.IsEmpty, "the join to reach the leader");
+        Assert.False(run.Options!.Bootstrap);
+        var join = Assert.Single(leader.Node.Joins);
+        Assert.Equal(("n2", "r2:12000", run.HttpAddress, true), join);
+        await RunningServer.WaitUntilAsync(() => run.Logs.Messages.Any(m => m.Contains("Joined the cluster")), "the join to be logged");
+        Assert.Contains(run.Logs.Messages, m => m.Contains("Join through " + unreachable + " failed"));
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
+    public async Task Join_naming_only_itself_bootstraps()
+    {
+        // The fork starts every node with the same --rjoin; the node it names founds the cluster. Spelled with
+        // "localhost" against a 127.0.0.1 bind, to show the loopback names count as one host.
+        var run = new Run();
+        run.Start("--rjoin", run.HttpAddress.Replace("127.0.0.1", "localhost"), _dataDir);
+        await run.WaitServingAsync();
+        Assert.True(run.Options!.Bootstrap);
+        Assert.Contains("bootstrapping", run.Stdout.ToString());
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
+    public async Task Node_with_state_does_not_join_again()
+    {
+        Directory.CreateDirectory(_dataDir);
+        await File.WriteAllTextAsync(Path.Combine(_dataDir, "wal-0001"), "state");
+        await using var leader = await RunningServer.StartAsync(new FakeKvNode("leader"));
+        var run = new Run();
+        run.Node.LastLogIndex = 42;
+        run.Node.Role = Role.Follower;
+        run.Start("-join", leader.Address, _dataDir);
+
+        await RunningServer.WaitUntilAsync(() => run.Node.StatusCalls > 0, "the daemon to look at the node's state");
+        await RunningServer.WaitUntilAsync(() => run.Logs.Messages.Any(m => m.Contains("not joining again")), "the decision to be logged");
+        Assert.False(run.Options!.Bootstrap);
+        Assert.Contains("restarting from existing state", run.Stdout.ToString());
+        Assert.Equal(0, await run.StopAsync());
+        Assert.Empty(leader.Node.Joins);
+    }
+
+    [Fact]
+    public async Task Node_start_failure_exits_1()
+    {
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(["-inmem", _dataDir], (_, _, _) => throw new NotImplementedException("not yet"),
+            TextWriter.Null, stderr, default, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        Assert.Equal(1, code);
+        Assert.Contains("cannot start the node: not yet", stderr.ToString());
+    }
+}

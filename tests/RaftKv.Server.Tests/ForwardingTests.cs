@@ -1,0 +1,195 @@
+using System.Net;
+using RaftKv.Node;
+using RaftKv.Raft;
+
+namespace RaftKv.Server.Tests;
+
+/// <summary>
+/// Two (or three) real servers in process: a follower whose fake node throws NotLeader pointing at a leader's
+/// server. Writes and non-local reads are forwarded; ?redirect=true answers 307; without a leader, 503 + Retry-After.
+/// </summary>
+public sealed class ForwardingTests
+{
+    private static async Task<(RunningServer Leader, RunningServer Follower)> PairAsync(ServerOptions? options = null)
+    {
+        var leader = await RunningServer.StartAsync(new FakeKvNode("leader"), options);
+        var follower = await RunningServer.StartAsync(
+            new FakeKvNode("follower") { Role = Role.Follower, LeaderId = "leader", LeaderHttpAddress = leader.Address }, options);
+        return (leader, follower);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("/hraftd")]
+    public async Task Writes_to_a_follower_reach_the_leader(string prefix)
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+
+        var set = await follower.Client.SendAsync(HttpMethod.Post, prefix + "/key", """{"a/b":"1"}""");
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        Assert.Equal("{}", await set.Content.ReadAsStringAsync());
+        Assert.Equal(leader.Address, set.Headers.GetValues("X-RaftKv-Leader").Single());
+        Assert.Equal("1", set.Headers.GetValues(ServerApp.IndexHeader).Single());
+        Assert.Equal("1", leader.Node.Data["a/b"]);
+        Assert.Empty(follower.Node.Data);
+
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.PostAsync(prefix + "/db/raw%2Fkey", new StringContent("v"))).StatusCode);
+        Assert.Equal("v", leader.Node.Data["raw/key"]);
+
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.DeleteAsync(prefix + "/key/a%2Fb")).StatusCode);
+        Assert.False(leader.Node.Data.ContainsKey("a/b"));
+    }
+
+    [Fact]
+    public async Task Reads_above_none_are_forwarded_none_is_local()
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+        leader.Node.Data["k"] = "from-leader";
+        follower.Node.Data["k"] = "stale";
+
+        Assert.Equal("""{"k":"from-leader"}""", await follower.Client.GetStringAsync("/key/k"));
+        Assert.Equal("""{"k":"from-leader"}""", await follower.Client.GetStringAsync("/key/k?level=weak"));
+        Assert.Equal("from-leader", await follower.Client.GetStringAsync("/db/k?level=strong"));
+        Assert.Equal("""{"k":"stale"}""", await follower.Client.GetStringAsync("/key/k?level=none"));
+        Assert.Equal([ReadLevel.Linearizable, ReadLevel.Weak, ReadLevel.Strong], leader.Node.Reads);
+
+        // The leader's 404 is relayed as is.
+        var missing = await follower.Client.GetAsync("/key/nope");
+        Assert.Equal("key not found: nope", await missing.AssertErrorAsync(HttpStatusCode.NotFound));
+    }
+
+    [Fact]
+    public async Task Membership_changes_are_forwarded_snapshots_are_not()
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+        leader.Node.Servers.Add(new ServerStatus("n3", "r3", "h3", true, "Follower", 0));
+
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.SendAsync(HttpMethod.Post, "/join", """{"id":"n4","addr":"r4"}""")).StatusCode);
+        Assert.Equal("n4", Assert.Single(leader.Node.Joins).Id);
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.SendAsync(HttpMethod.Delete, "/raft/remove", """{"id":"n3"}""")).StatusCode);
+        Assert.Equal(["n3"], leader.Node.Removes);
+        var unknown = await follower.Client.SendAsync(HttpMethod.Delete, "/raft/remove", """{"id":"n9"}""");
+        await unknown.AssertErrorAsync(HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.PostAsync("/raft/transfer-leadership", null)).StatusCode);
+        Assert.Single(leader.Node.Transfers);
+
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.PostAsync("/raft/snapshot", null)).StatusCode);
+        Assert.Equal("follower", (await (await follower.Client.GetAsync("/status")).JsonAsync()).GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task Redirect_mode_answers_307_with_the_leaders_location()
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+
+        var response = await follower.Client.SendAsync(HttpMethod.Post, "/hraftd/key?redirect=true", """{"a":"1"}""");
+        Assert.Equal(HttpStatusCode.TemporaryRedirect, response.StatusCode);
+        Assert.Equal($"http://{leader.Address}/hraftd/key?redirect=true", response.Headers.Location?.ToString());
+        Assert.Empty(leader.Node.Sets);
+
+        var read = await follower.Client.GetAsync("/key/a%2Fb?redirect=true&level=strong");
+        Assert.Equal($"http://{leader.Address}/key/a%2Fb?redirect=true&level=strong", read.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
+    public async Task A_forwarded_request_is_never_forwarded_again()
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/key") { Content = Web.Json("""{"a":"1"}""") };
+        request.Headers.Add("X-RaftKv-Forwarded", "someone");
+        var response = await follower.Client.SendAsync(request);
+        await response.AssertErrorAsync(HttpStatusCode.ServiceUnavailable);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Empty(leader.Node.Sets);
+    }
+
+    [Fact]
+    public async Task Stale_leader_pointers_end_in_503_not_a_loop()
+    {
+        var options = new ServerOptions { RequestTimeout = TimeSpan.FromMilliseconds(300) };
+        await using var a = await RunningServer.StartAsync(new FakeKvNode("a") { Role = Role.Follower, LeaderId = "b" }, options);
+        await using var b = await RunningServer.StartAsync(new FakeKvNode("b") { Role = Role.Follower, LeaderId = "a", LeaderHttpAddress = a.Address }, options);
+        a.Node.LeaderHttpAddress = b.Address;
+
+        var response = await a.Client.SendAsync(HttpMethod.Post, "/key", """{"k":"v"}""");
+        // a forwards to b, b refuses (it never forwards a forwarded request), a waits and asks again, until the deadline.
+        // If the deadline lands while a forward is in flight the write's fate is unknown, so that ending is 504, not 503.
+        if (response.StatusCode == HttpStatusCode.GatewayTimeout)
+        {
+            Assert.Contains("may or may not", await response.AssertErrorAsync(HttpStatusCode.GatewayTimeout));
+        }
+        else
+        {
+            Assert.Equal("no leader", await response.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+            Assert.NotNull(response.Headers.RetryAfter);
+        }
+        Assert.Empty(a.Node.Sets);
+        Assert.Empty(b.Node.Sets);
+    }
+
+    [Fact]
+    public async Task No_leader_waits_until_the_request_timeout_then_503_with_retry_after()
+    {
+        var node = new FakeKvNode { Role = Role.Candidate };
+        await using var server = await RunningServer.StartAsync(node, new ServerOptions { RequestTimeout = TimeSpan.FromMilliseconds(300) });
+        var response = await server.Client.SendAsync(HttpMethod.Post, "/key", """{"k":"v"}""");
+        Assert.Equal("no leader", await response.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+        Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
+        var body = await response.JsonAsync();
+        Assert.Contains("election", body.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task A_leader_elected_during_the_wait_serves_the_request()
+    {
+        var node = new FakeKvNode { Role = Role.Candidate };
+        var attempts = 0;
+        node.Fail = op =>
+        {
+            // The third attempt finds the election over.
+            if (op == "set" && Interlocked.Increment(ref attempts) == 3)
+            {
+                node.Role = Role.Leader;
+            }
+            return null;
+        };
+        await using var server = await RunningServer.StartAsync(node);
+        var response = await server.Client.SendAsync(HttpMethod.Post, "/key", """{"k":"v"}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("v", node.Data["k"]);
+        Assert.Equal(3, attempts);
+    }
+
+    [Fact]
+    public async Task Unreachable_leader_is_retried_until_a_reachable_one_is_known()
+    {
+        await using var leader = await RunningServer.StartAsync(new FakeKvNode("new-leader"));
+        var node = new FakeKvNode { Role = Role.Follower, LeaderId = "gone", LeaderHttpAddress = $"127.0.0.1:{RunningServer.FreePort()}" };
+        var attempts = 0;
+        node.Fail = op =>
+        {
+            // After two refused connections, the node learns of the new leader (as after an election).
+            if (op == "set" && Interlocked.Increment(ref attempts) == 3)
+            {
+                node.LeaderHttpAddress = leader.Address;
+            }
+            return null;
+        };
+        await using var server = await RunningServer.StartAsync(node);
+        var response = await server.Client.SendAsync(HttpMethod.Post, "/key", """{"k":"v"}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("v", leader.Node.Data["k"]);
+        Assert.Equal(3, attempts);
+    }
+}

@@ -1,0 +1,38 @@
+using System.Net;
+using RaftKv.Raft;
+
+namespace RaftKv.Server.Tests;
+
+/// <summary>/livez and /readyz.</summary>
+public sealed class HealthTests
+{
+    [Fact]
+    public async Task Livez_is_200_whatever_the_node_says()
+    {
+        var node = new FakeKvNode { Fail = _ => new InvalidOperationException("node is wedged") };
+        await using var server = await RunningServer.StartAsync(node);
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/livez")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/hraftd/livez")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Readyz_is_200_only_when_ready()
+    {
+        var node = new FakeKvNode { Role = Role.Follower, CommitIndex = 5, AppliedIndex = 5 };
+        await using var server = await RunningServer.StartAsync(node);
+
+        var noLeader = await server.Client.GetAsync("/readyz");
+        Assert.Contains("no leader", await noLeader.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+        Assert.NotNull(noLeader.Headers.RetryAfter);
+
+        node.LeaderId = "n1";
+        node.AppliedIndex = 4;
+        var behind = await server.Client.GetAsync("/readyz");
+        Assert.Contains("applied 4 of 5", await behind.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+
+        node.AppliedIndex = 5;
+        var ready = await server.Client.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.True((await ready.JsonAsync()).GetProperty("ready").GetBoolean());
+    }
+}
