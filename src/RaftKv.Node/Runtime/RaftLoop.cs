@@ -25,7 +25,7 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly IRaftTransport _transport;
     private readonly KvStateMachine _state;
     private readonly ConcurrentQueue<Action> _inputs = new();
-    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private readonly Thread _thread;
     private readonly TimeSpan _tick;
     private readonly ProposalTracker<PendingWrite> _proposals = new();
@@ -34,6 +34,7 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly List<string> _unreachable = [];
     private readonly List<(string Peer, bool Ok)> _snapshotReports = [];
     private volatile bool _stopping;
+    private int _wakeRequested;
     private ulong _nextReadId = 1;
     private ClusterConfig _peersConfig = ClusterConfig.Empty;
     private long _lastLeaderContact = -1;
@@ -81,7 +82,9 @@ internal sealed partial class RaftLoop : IDisposable
     {
         if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
         _inputs.Enqueue(action);
-        _wake.Set();
+        // Setting the event takes its lock; under load thousands of posts per turn would contend on it. Only the
+        // first post after the loop last looked sets it.
+        if (Interlocked.Exchange(ref _wakeRequested, 1) == 0) _wake.Set();
     }
 
     /// <summary>Runs <paramref name="f"/> on the loop thread and returns its result.</summary>
@@ -124,6 +127,9 @@ internal sealed partial class RaftLoop : IDisposable
         {
             var wait = nextTick - clock.Elapsed;
             if (wait > TimeSpan.Zero) _wake.Wait(wait);
+            // Clear the request before the event and before draining: a post racing with this is either drained
+            // below or sets the event again.
+            Volatile.Write(ref _wakeRequested, 0);
             _wake.Reset();
             try
             {
@@ -158,6 +164,19 @@ internal sealed partial class RaftLoop : IDisposable
         // a new member's address before the first message to it goes out.
         if (!ReferenceEquals(_core.Config, _peersConfig)) UpdatePeers();
         foreach (var m in rd.EagerMessages) Dispatch(m);
+
+        // Committed entries that were already durable here before this Ready (below its first new entry) need not
+        // wait for this Ready's fsync: applying them and answering their clients first takes one fsync off every
+        // write's latency under load. The rest are applied after the sync, as the Ready contract asks.
+        var appliedEarly = 0;
+        if (rd.Snapshot is null)
+        {
+            var durable = rd.Entries.Count > 0 ? Math.Min(rd.Entries[0].Index - 1, _storage.LastIndex) : _storage.LastIndex;
+            while (appliedEarly < rd.CommittedEntries.Count && rd.CommittedEntries[appliedEarly].Index <= durable)
+                Apply(rd.CommittedEntries[appliedEarly++]);
+            if (appliedEarly > 0) ServeReads();
+        }
+
         if (rd.Snapshot is { } snap) _storage.InstallSnapshot(snap);
         if (rd.Entries.Count > 0) _storage.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
         if (rd.HardState is { } hs) _storage.SetHardState(hs);
@@ -165,7 +184,7 @@ internal sealed partial class RaftLoop : IDisposable
         foreach (var m in rd.Messages) Dispatch(m);
 
         if (rd.Snapshot is { } installed) RestoreSnapshot(installed);
-        foreach (var e in rd.CommittedEntries) Apply(e);
+        for (var i = appliedEarly; i < rd.CommittedEntries.Count; i++) Apply(rd.CommittedEntries[i]);
         foreach (var rs in rd.ReadStates)
         {
             if (_reads.Remove(rs.RequestId, out var read)) _readsWaitingForApply.Add((read, rs.Index));
