@@ -87,6 +87,8 @@ public sealed class KvNode : IKvNode
                 receiver.Receive(m);
             }, cancellationToken).ConfigureAwait(false);
             loop.Start();
+            // Serve nothing (not even level-none reads) before the committed log is re-applied.
+            await loop.Recovered.WaitAsync(cancellationToken).ConfigureAwait(false);
             return new KvNode(options, loop, transport, owner, temporary, log);
         }
         catch

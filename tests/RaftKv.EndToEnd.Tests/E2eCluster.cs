@@ -14,7 +14,7 @@ internal sealed class E2eCluster : IDisposable
     public Dictionary<string, RaftkvdProcess> Nodes { get; } = [];
 
     /// <summary>Flags every node in this cluster gets (timing tuned so tests move quickly).</summary>
-    public List<string> CommonArgs { get; } = ["--heartbeat-timeout", "50ms", "--election-timeout", "500ms"];
+    public List<string> CommonArgs { get; } = ["--heartbeat-timeout", "100ms", "--election-timeout", "1s"];
 
     public string DataDir(string name) => Path.Combine(_root, name);
 

@@ -35,6 +35,7 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly List<(string Peer, bool Ok)> _snapshotReports = [];
     private volatile bool _stopping;
     private int _wakeRequested;
+    private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ulong _nextReadId = 1;
     private ClusterConfig _peersConfig = ClusterConfig.Empty;
     private long _lastLeaderContact = -1;
@@ -75,6 +76,9 @@ internal sealed partial class RaftLoop : IDisposable
 
     public KvStateMachine State => _state;
 
+    /// <summary>Completes once the log's committed entries are applied after a restart: until then even a level-none read would be stale.</summary>
+    public Task Recovered => _recovered.Task;
+
     public void Start() => _thread.Start();
 
     /// <summary>Queues work for the loop thread.</summary>
@@ -113,11 +117,13 @@ internal sealed partial class RaftLoop : IDisposable
             // Recover before serving anything: apply everything the log says is committed (hraftd answers empty
             // values for seconds after a restart; requests queued meanwhile wait for this).
             while (_core.HasReady) HandleReady();
+            _recovered.TrySetResult();
         }
         catch (Exception e)
         {
             _log.LogCritical(e, "recovery failed; the node stops");
             _stopping = true;
+            _recovered.TrySetException(e);
             FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node failed to recover: " + e.Message));
             return;
         }

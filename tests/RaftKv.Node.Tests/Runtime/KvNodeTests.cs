@@ -22,6 +22,21 @@ public sealed class KvNodeTests
     }
 
     [Fact]
+    public async Task Restart_ReappliesTheLogBeforeServingEvenLevelNoneReads()
+    {
+        await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 100 } };
+        var n = await c.StartAsync("n1", bootstrap: true);
+        await c.WaitForLeaderAsync();
+        for (var i = 0; i < 250; i++) await n.SetAsync(Pairs(("k", "v" + i)));
+        await c.StopAsync("n1");
+        // A snapshot covers part of the log; the rest must be replayed before the node answers anything.
+        var back = await c.StartAsync("n1");
+        Assert.Equal("v249", await back.GetAsync("k", ReadLevel.None));
+        var s = await back.GetStatusAsync();
+        Assert.True(s.LastSnapshotIndex > 0 && s.LastSnapshotIndex < s.AppliedIndex, $"snapshot {s.LastSnapshotIndex}, applied {s.AppliedIndex}");
+    }
+
+    [Fact]
     public async Task ThreeNodes_ReplicateAndFollowersServeLinearizableReads()
     {
         await using var c = new NodeCluster();
@@ -49,7 +64,7 @@ public sealed class KvNodeTests
         await c.StopAsync(oldId);
         var leader = await c.LeaderAsync();
         Assert.NotEqual(oldId, leader.Id);
-        await leader.SetAsync(Pairs(("k2", "v2")));
+        await c.SetOnLeaderAsync(Pairs(("k2", "v2")));
         var back = await c.StartAsync(oldId);
         await NodeCluster.Eventually(async () => await back.GetAsync("k2", ReadLevel.None) == "v2", "restarted node catches up");
         Assert.Equal("v1", await back.GetAsync("k1", ReadLevel.None));
@@ -63,8 +78,8 @@ public sealed class KvNodeTests
         var leader = await c.LeaderAsync();
         var lagging = c.Nodes.Keys.First(id => id != leader.Id);
         await c.StopAsync(lagging);
-        for (var i = 0; i < 200; i++) await leader.SetAsync(Pairs(("key" + i, "value" + i)));
-        await NodeCluster.Eventually(async () => (await leader.GetStatusAsync()).LastSnapshotIndex > 100, "the leader takes snapshots");
+        for (var i = 0; i < 200; i++) await c.SetOnLeaderAsync(Pairs(("key" + i, "value" + i)));
+        await NodeCluster.Eventually(async () => (await (await c.LeaderAsync()).GetStatusAsync()).LastSnapshotIndex > 100, "the leader takes snapshots");
         var back = await c.StartAsync(lagging);
         await NodeCluster.Eventually(async () => await back.GetAsync("key199", ReadLevel.None) == "value199", "catch up by snapshot");
         var s = await back.GetStatusAsync();
@@ -78,7 +93,7 @@ public sealed class KvNodeTests
         await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 30, TrailingLogs = 5 } };
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
-        for (var i = 0; i < 100; i++) await leader.SetAsync(Pairs(("k" + i, "v" + i)));
+        for (var i = 0; i < 100; i++) await c.SetOnLeaderAsync(Pairs(("k" + i, "v" + i)));
         foreach (var id in c.Nodes.Keys.ToList()) await c.StopAsync(id);
         foreach (var id in new[] { "n1", "n2", "n3" }) await c.StartAsync(id);
         var again = await c.LeaderAsync();

@@ -18,8 +18,9 @@ internal sealed class NodeCluster : IAsyncDisposable
         RaftBindAddress = "raft-" + id,
         HttpAdvertiseAddress = "http-" + id,
         Bootstrap = bootstrap,
-        HeartbeatTimeout = TimeSpan.FromMilliseconds(30),
-        ElectionTimeout = TimeSpan.FromMilliseconds(300),
+        // Quick enough for tests, slow enough that a busy CI machine does not cause spurious elections.
+        HeartbeatTimeout = TimeSpan.FromMilliseconds(50),
+        ElectionTimeout = TimeSpan.FromMilliseconds(800),
         RequestTimeout = TimeSpan.FromSeconds(10),
     });
 
@@ -70,6 +71,23 @@ internal sealed class NodeCluster : IAsyncDisposable
             await Task.Delay(20);
         }
         throw new TimeoutException("no leader elected");
+    }
+
+    /// <summary>Writes through whichever node leads, following leadership changes (as a client would).</summary>
+    public async Task<ulong> SetOnLeaderAsync(params KeyValuePair<string, string>[] pairs)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            try
+            {
+                return await (await LeaderAsync()).SetAsync(pairs);
+            }
+            catch (NodeException e) when (e.Kind is NodeErrorKind.NotLeader or NodeErrorKind.NoLeader or NodeErrorKind.NotApplied && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
     }
 
     public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
