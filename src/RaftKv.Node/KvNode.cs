@@ -86,10 +86,12 @@ public sealed class KvNode : IKvNode
                 await snapshots.ReceiveAsync(m.Snapshot!, stream, ct).ConfigureAwait(false);
                 receiver.Receive(m);
             }, cancellationToken).ConfigureAwait(false);
+            var node = new KvNode(options, loop, transport, owner, temporary, log);
+            transport.SetCallHandler(node.AnswerForwardedAsync);
             loop.Start();
             // Serve nothing (not even level-none reads) before the committed log is re-applied.
             await loop.Recovered.WaitAsync(cancellationToken).ConfigureAwait(false);
-            return new KvNode(options, loop, transport, owner, temporary, log);
+            return node;
         }
         catch
         {
@@ -102,7 +104,10 @@ public sealed class KvNode : IKvNode
     }
 
     /// <inheritdoc />
-    public Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken = default)
+    public Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken = default) =>
+        Route(() => SetLocalAsync(pairs, cancellationToken), new ForwardedRequest(ForwardedOp.Set, Pairs: pairs), r => r.Index, cancellationToken);
+
+    private Task<ulong> SetLocalAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken)
     {
         if (pairs.Count == 0) throw new NodeException(NodeErrorKind.BadRequest, "nothing to set: give at least one key");
         foreach (var (k, v) in pairs)
@@ -114,14 +119,20 @@ public sealed class KvNode : IKvNode
     }
 
     /// <inheritdoc />
-    public Task<ulong> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    public Task<ulong> DeleteAsync(string key, CancellationToken cancellationToken = default) =>
+        Route(() => DeleteLocalAsync(key, cancellationToken), new ForwardedRequest(ForwardedOp.Delete, Key: key), r => r.Index, cancellationToken);
+
+    private Task<ulong> DeleteLocalAsync(string key, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
         return Write(_loop.ProposeAsync(KvCommand.EncodeDelete(key)), cancellationToken);
     }
 
     /// <inheritdoc />
-    public async Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default)
+    public Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default) =>
+        Route(() => GetLocalAsync(key, level, cancellationToken), new ForwardedRequest(ForwardedOp.Get, Key: key, Level: level), r => r.Value, cancellationToken);
+
+    private async Task<string?> GetLocalAsync(string key, ReadLevel level, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
         switch (level)
@@ -142,7 +153,11 @@ public sealed class KvNode : IKvNode
     }
 
     /// <inheritdoc />
-    public async Task JoinAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken = default)
+    public Task JoinAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken = default) =>
+        Route(async () => { await JoinLocalAsync(id, raftAddress, httpAddress, voter, cancellationToken).ConfigureAwait(false); return 0UL; },
+            new ForwardedRequest(ForwardedOp.Join, Id: id, RaftAddress: raftAddress, HttpAddress: httpAddress, Voter: voter), r => r.Index, cancellationToken);
+
+    private async Task JoinLocalAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(raftAddress))
             throw new NodeException(NodeErrorKind.BadRequest, "join needs a node id and its raft address");
@@ -155,10 +170,18 @@ public sealed class KvNode : IKvNode
 
     /// <inheritdoc />
     public Task RemoveAsync(string id, CancellationToken cancellationToken = default) =>
+        Route(async () => { await RemoveLocalAsync(id, cancellationToken).ConfigureAwait(false); return 0UL; },
+            new ForwardedRequest(ForwardedOp.Remove, Id: id), r => r.Index, cancellationToken);
+
+    private Task RemoveLocalAsync(string id, CancellationToken cancellationToken) =>
         ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, cancellationToken);
 
     /// <inheritdoc />
-    public async Task TransferLeadershipAsync(string? targetId, CancellationToken cancellationToken = default)
+    public Task TransferLeadershipAsync(string? targetId, CancellationToken cancellationToken = default) =>
+        Route(async () => { await TransferLocalAsync(targetId, cancellationToken).ConfigureAwait(false); return 0UL; },
+            new ForwardedRequest(ForwardedOp.Transfer, Id: targetId), r => r.Index, cancellationToken);
+
+    private async Task TransferLocalAsync(string? targetId, CancellationToken cancellationToken)
     {
         try
         {
@@ -194,6 +217,91 @@ public sealed class KvNode : IKvNode
         catch (TimeoutException)
         {
             throw new NodeException(NodeErrorKind.Timeout, "the node did not answer within the request timeout");
+        }
+    }
+
+    /// <summary>
+    /// Runs an operation here; if it needs the leader and this node is not it, hands it to the leader over the raft
+    /// transport (when <see cref="NodeOptions.ForwardToLeader"/>) and returns the leader's answer. One hop only: a
+    /// leader that lost its role meanwhile answers "not leader", and the caller retries.
+    /// </summary>
+    private async Task<T> Route<T>(Func<Task<T>> local, ForwardedRequest request, Func<ForwardedResult, T> result, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await WaitForLeader(local, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NodeException e) when (_options.ForwardToLeader && e.Kind == NodeErrorKind.NotLeader && e.LeaderId is not null)
+        {
+            byte[] answer;
+            try
+            {
+                answer = await _transport.CallAsync(e.LeaderId, request.Encode(), _options.RequestTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException io)
+            {
+                throw request.Op == ForwardedOp.Get
+                    ? new NodeException(NodeErrorKind.NoLeader, $"could not reach the leader {e.LeaderId}: {io.Message}")
+                    : new NodeException(NodeErrorKind.Timeout, $"forwarding to the leader {e.LeaderId} failed ({io.Message}); the request may or may not have been applied");
+            }
+            var decoded = ForwardedResult.Decode(answer);
+            if (decoded.Error is not null) throw decoded.Error;
+            return result(decoded);
+        }
+    }
+
+    /// <summary>
+    /// With forwarding on, an operation refused because no leader is known yet (an election, or a node that has just
+    /// joined) is retried until the request timeout: it never reached the log, so retrying is safe.
+    /// </summary>
+    private async Task<T> WaitForLeader<T>(Func<Task<T>> local, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + _options.RequestTimeout;
+        var delay = TimeSpan.FromMilliseconds(10);
+        while (true)
+        {
+            try
+            {
+                return await local().ConfigureAwait(false);
+            }
+            catch (NodeException e) when (_options.ForwardToLeader && e.Kind == NodeErrorKind.NoLeader && DateTime.UtcNow + delay < deadline)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
+            }
+        }
+    }
+
+    /// <summary>Serves a call a follower forwarded: run it here, never forward it again.</summary>
+    private async Task<byte[]> AnswerForwardedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var r = ForwardedRequest.Decode(data);
+            ulong index = 0;
+            string? value = null;
+            switch (r.Op)
+            {
+                case ForwardedOp.Set: index = await SetLocalAsync(r.Pairs ?? [], cancellationToken).ConfigureAwait(false); break;
+                case ForwardedOp.Delete: index = await DeleteLocalAsync(r.Key ?? "", cancellationToken).ConfigureAwait(false); break;
+                case ForwardedOp.Get: value = await GetLocalAsync(r.Key ?? "", r.Level, cancellationToken).ConfigureAwait(false); break;
+                case ForwardedOp.Join: await JoinLocalAsync(r.Id ?? "", r.RaftAddress ?? "", r.HttpAddress ?? "", r.Voter, cancellationToken).ConfigureAwait(false); break;
+                case ForwardedOp.Remove: await RemoveLocalAsync(r.Id ?? "", cancellationToken).ConfigureAwait(false); break;
+                case ForwardedOp.Transfer: await TransferLocalAsync(r.Id, cancellationToken).ConfigureAwait(false); break;
+            }
+            return new ForwardedResult(index, value, null).Encode();
+        }
+        catch (NodeException e)
+        {
+            return new ForwardedResult(0, null, e).Encode();
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or ArgumentException)
+        {
+            return new ForwardedResult(0, null, new NodeException(NodeErrorKind.BadRequest, "malformed forwarded call: " + e.Message)).Encode();
+        }
+        catch (OperationCanceledException)
+        {
+            return new ForwardedResult(0, null, new NodeException(NodeErrorKind.Timeout, "the leader timed out; the request may or may not have been applied")).Encode();
         }
     }
 

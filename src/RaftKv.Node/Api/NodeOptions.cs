@@ -42,6 +42,13 @@ public sealed record NodeOptions
     /// <summary>Snapshots kept on disk.</summary>
     public int SnapshotsRetained { get; init; } = 2;
 
+    /// <summary>
+    /// Forward calls that need the leader (writes, membership changes, reads above level None) from a follower to
+    /// the leader over the raft transport, so an embedding program can call any node. raftkvd turns this off and
+    /// forwards at the HTTP layer instead, where it can also answer with a redirect.
+    /// </summary>
+    public bool ForwardToLeader { get; init; } = true;
+
     /// <summary>How long a client request may wait before it fails with a timeout.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -11,6 +11,9 @@ internal enum ConnectionKind : byte
 
     /// <summary>One snapshot: a header frame, chunk frames, an end frame, then the receiver's one-byte acknowledgement.</summary>
     Snapshot = 2,
+
+    /// <summary>One request frame and its answer frame (an embedded node forwarding a client call to its leader).</summary>
+    Call = 3,
 }
 
 /// <summary>

@@ -26,6 +26,16 @@ public interface IRaftTransport : IAsyncDisposable
     /// <summary>Queues a message for its recipient; false if it was dropped (unknown peer or full queue).</summary>
     bool Send(Message message);
 
+    /// <summary>
+    /// Answers requests peers send with <see cref="CallAsync"/> (the handler runs on a transport thread and its answer
+    /// goes back on the same connection). Without a handler, calls are refused.
+    /// </summary>
+    void SetCallHandler(Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>> handler);
+
+    /// <summary>Sends one request to a peer on a connection of its own and returns the peer's answer.</summary>
+    /// <exception cref="IOException">The peer is unknown, unreachable, or the exchange broke or timed out.</exception>
+    Task<byte[]> CallAsync(string peerId, ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken);
+
     /// <summary>Streams a snapshot to <paramref name="message"/>.To in the background; <paramref name="done"/> reports success or failure.</summary>
     void SendSnapshot(Message message, SnapshotInfo snapshot, Action<bool> done);
 }

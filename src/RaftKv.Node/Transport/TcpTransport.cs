@@ -28,7 +28,7 @@ namespace RaftKv.Node.Transport;
 /// <para>The listener is bound by the constructor, so <see cref="LocalEndPoint"/> is known (port 0 resolved) before
 /// <see cref="StartAsync"/>; connections that arrive before then wait in the accept backlog.</para>
 /// </remarks>
-public sealed class TcpTransport : IRaftTransport
+public sealed partial class TcpTransport : IRaftTransport
 {
     private readonly TransportOptions _options;
     private readonly ILogger _logger;
@@ -43,6 +43,8 @@ public sealed class TcpTransport : IRaftTransport
     private readonly ConcurrentDictionary<string, PeerConnection> _learnedConnections = new(StringComparer.Ordinal);
     private readonly byte[] _messagesHello;
     private readonly byte[] _snapshotHello;
+    private readonly byte[] _callHello;
+    private Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>>? _onCall;
     private Action<Message>? _onMessage;
     private Func<Message, Stream, CancellationToken, Task>? _onSnapshot;
     private int _started;
@@ -97,6 +99,7 @@ public sealed class TcpTransport : IRaftTransport
         {
             _messagesHello = Handshake.EncodeHello(ConnectionKind.Messages, localId, AdvertisedAddress);
             _snapshotHello = Handshake.EncodeHello(ConnectionKind.Snapshot, localId, AdvertisedAddress);
+            _callHello = Handshake.EncodeHello(ConnectionKind.Call, localId, AdvertisedAddress);
         }
         catch
         {
@@ -400,6 +403,7 @@ public sealed class TcpTransport : IRaftTransport
             using var stream = new NetworkStream(socket, ownsSocket: false);
             using var frames = new FrameReader(stream, _options.MaxFrameSize);
             if (kind == ConnectionKind.Messages) await ReceiveMessagesAsync(frames, peerId, ct).ConfigureAwait(false);
+            else if (kind == ConnectionKind.Call) await AnswerCallAsync(socket, frames, peerId, ct).ConfigureAwait(false);
             else await ReceiveSnapshotAsync(socket, frames, peerId, ct).ConfigureAwait(false);
         }
         catch (Exception) when (ct.IsCancellationRequested)
@@ -447,7 +451,7 @@ public sealed class TcpTransport : IRaftTransport
             return null;
         }
         var kind = (ConnectionKind)head[6];
-        if (kind is not (ConnectionKind.Messages or ConnectionKind.Snapshot))
+        if (kind is not (ConnectionKind.Messages or ConnectionKind.Snapshot or ConnectionKind.Call))
         {
             _logger.LogWarning("Raft transport {LocalId}: {Remote} asked for unknown connection kind {Kind}; closed", LocalId, remote, head[6]);
             await TrySendAsync(socket, Handshake.EncodeReply(Handshake.UnsupportedKind), ct).ConfigureAwait(false);

@@ -77,6 +77,8 @@ public sealed record DaemonOptions
         TrailingLogs = TrailingLogs,
         SnapshotInterval = SnapshotInterval,
         RequestTimeout = RequestTimeout,
+        // The server forwards at the HTTP layer (where ?redirect=true can answer 307 instead).
+        ForwardToLeader = false,
     };
 
     /// <summary>What the HTTP app needs.</summary>

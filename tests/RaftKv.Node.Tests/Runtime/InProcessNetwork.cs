@@ -59,6 +59,18 @@ internal sealed class InProcessNetwork
             return peer._inbox.Writer.TryWrite(message);
         }
 
+        private Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>>? _onCall;
+
+        public void SetCallHandler(Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>> handler) => _onCall = handler;
+
+        public async Task<byte[]> CallAsync(string peerId, ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (!_peers.TryGetValue(peerId, out var to) && !_learned.TryGetValue(peerId, out to)) throw new IOException($"no address for {peerId}");
+            if (network.Cut.ContainsKey((address, to)) || !network._byAddress.TryGetValue(to, out var peer) || peer._onCall is null)
+                throw new IOException($"{peerId} unreachable");
+            return await peer._onCall(request.ToArray(), cancellationToken).WaitAsync(timeout, cancellationToken);
+        }
+
         public void SendSnapshot(Message message, SnapshotInfo snapshot, Action<bool> done)
         {
             _ = Task.Run(async () =>

@@ -44,13 +44,38 @@ public sealed class KvNodeTests
         var leader = await c.LeaderAsync();
         await leader.SetAsync(Pairs(("user1", "batman")));
         foreach (var node in c.Nodes.Values) Assert.Equal("batman", await node.GetAsync("user1", ReadLevel.Linearizable));
+        var status = await leader.GetStatusAsync();
+        Assert.Equal(3, status.Servers.Count);
+        Assert.All(status.Servers, s => Assert.True(s.Voter));
+    }
+
+    [Fact]
+    public async Task Embedded_CallsOnAFollowerAreForwardedToTheLeader()
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        var follower = c.Nodes.Values.First(n => n != leader);
+        Assert.True(await follower.SetAsync(Pairs(("via", "follower"))) > 0);
+        Assert.Equal("follower", await follower.GetAsync("via", ReadLevel.Weak));
+        Assert.Equal("follower", await follower.GetAsync("via", ReadLevel.Strong));
+        await follower.DeleteAsync("via");
+        Assert.Null(await leader.GetAsync("via", ReadLevel.Linearizable));
+        // Errors come back as they were on the leader.
+        var e = await Assert.ThrowsAsync<NodeException>(() => follower.RemoveAsync("ghost"));
+        Assert.Equal(NodeErrorKind.NotFound, e.Kind);
+    }
+
+    [Fact]
+    public async Task WithoutForwarding_AFollowerSaysWhoLeads()
+    {
+        await using var c = new NodeCluster { Configure = o => o with { ForwardToLeader = false } };
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
         var follower = c.Nodes.Values.First(n => n != leader);
         var e = await Assert.ThrowsAsync<NodeException>(() => follower.SetAsync(Pairs(("x", "y"))));
         Assert.Equal(NodeErrorKind.NotLeader, e.Kind);
         Assert.Equal("http-" + leader.Id, e.LeaderHttpAddress);
-        var status = await leader.GetStatusAsync();
-        Assert.Equal(3, status.Servers.Count);
-        Assert.All(status.Servers, s => Assert.True(s.Voter));
     }
 
     [Fact]

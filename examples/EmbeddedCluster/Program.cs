@@ -1,0 +1,6 @@
+using RaftKv.Examples.EmbeddedCluster;
+
+// dotnet run --project examples/EmbeddedCluster [data-dir]
+var root = args.Length > 0 ? args[0] : Path.Combine(Path.GetTempPath(), "raftkv-embedded-example");
+await EmbeddedClusterExample.RunAsync(root, Console.Out);
+Console.WriteLine($"data kept in {root}");
