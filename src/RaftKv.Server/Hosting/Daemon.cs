@@ -176,6 +176,9 @@ public static class Daemon
         logging.SetMinimumLevel(level);
         // ASP.NET Core's own chatter stays at Warning unless -trace asks for everything.
         logging.AddFilter("Microsoft", level == LogLevel.Trace ? LogLevel.Trace : LogLevel.Warning);
+        // A failed start (say, the port is taken) is reported by the daemon in one line; the host would add the
+        // whole exception and its stack trace.
+        if (level > LogLevel.Debug) logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
