@@ -1,6 +1,10 @@
+using System.Globalization;
+using RaftKv.Cli.Bench;
+using RaftKv.Client;
 using RaftKv.Server.Bench;
 
 // Usage: RaftKv.Server.Bench [--seconds N] [--connections 1,16,64] [--no-etcd]
+// The load is raftkv bench's engine (LoadRunner), the same for both clusters.
 var seconds = 10;
 var connections = new[] { 1, 16, 64 };
 var withEtcd = true;
@@ -8,8 +12,8 @@ for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "--seconds": seconds = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-        case "--connections": connections = args[++i].Split(',').Select(s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray(); break;
+        case "--seconds": seconds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--connections": connections = args[++i].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--no-etcd": withEtcd = false; break;
         default:
             Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seconds N] [--connections 1,16,64] [--no-etcd]");
@@ -20,8 +24,11 @@ for (var i = 0; i < args.Length; i++)
 var root = Path.Combine(Path.GetTempPath(), "raftkv-server-bench-" + Guid.NewGuid().ToString("N"));
 Directory.CreateDirectory(root);
 var duration = TimeSpan.FromSeconds(seconds);
-var value = new string('v', 100);
-var results = new List<LoadResult>();
+const int ReadKeys = 1000;
+var readers = connections.Max();
+// Rows of the final table, in order: (label, raftkv report, etcd report).
+var loads = connections.Select(n => $"writes c={n}").Append($"linearizable reads c={readers}").ToList();
+var results = new Dictionary<(string Target, string Load), LoadReport>();
 try
 {
     var targets = new List<ITarget> { new RaftKvTarget(root) };
@@ -35,29 +42,57 @@ try
         {
             Console.WriteLine($"starting 3-node {target.Name} cluster on loopback...");
             await target.StartAsync();
+            var bench = target.CreateBenchTarget();
+            await bench.PrepareAsync(TimeSpan.FromSeconds(30));
             foreach (var n in connections)
             {
-                // Distinct keys: every write is a new key, as the issue asks.
-                var w = await LoadGenerator.RunAsync($"{target.Name} writes", n, duration,
-                    (client, worker, i) => target.WriteAsync(client, $"c{n}w{worker}k{i}", value));
-                results.Add(w);
-                Print(w);
+                // Distinct keys (every write a new key), 100-byte values, write-only.
+                var report = await LoadRunner.RunAsync(bench, new LoadOptions
+                {
+                    Clients = n, Duration = duration, Distinct = true, KeyPrefix = $"c{n}-", ValueSize = 100, WritePercent = 100,
+                });
+                results[(target.Name, $"writes c={n}")] = report;
+                Print($"writes c={n}", report);
             }
-            var readers = connections.Max();
-            var r = await LoadGenerator.RunAsync($"{target.Name} linearizable reads", readers, duration,
-                (client, worker, i) => target.ReadAsync(client, $"c{readers}w{worker}k{i % 100}"));
-            results.Add(r);
-            Print(r);
+            // Reads need keys that exist: write ReadKeys of them first (not measured), then read them at random.
+            var fill = await LoadRunner.RunAsync(bench, new LoadOptions
+            {
+                Clients = 16, Requests = ReadKeys, Distinct = true, KeyPrefix = "r-", ValueSize = 100, WritePercent = 100,
+            });
+            if (fill.ErrorCount > 0) Console.WriteLine($"  (filling the read keys: {fill.ErrorCount} errors)");
+            var reads = await LoadRunner.RunAsync(bench, new LoadOptions
+            {
+                Clients = readers, Duration = duration, Keys = ReadKeys, KeyPrefix = "r-", WritePercent = 0, ReadLevel = ReadLevel.Linearizable,
+            });
+            results[(target.Name, loads[^1])] = reads;
+            Print(loads[^1], reads);
         }
     }
+
     Console.WriteLine();
-    Console.WriteLine("summary (same machine, same run):");
-    foreach (var r in results) Print(r);
-    foreach (var raft in results.Where(r => r.Name.StartsWith("raftkv", StringComparison.Ordinal)))
+    Console.WriteLine($"summary (same machine, same run, {seconds}s per load; latencies in ms; ratios are raftkv/etcd:");
+    Console.WriteLine(" ops/s above 1 = raftkv faster, p50/p99 below 1 = raftkv quicker):");
+    Console.WriteLine();
+    var names = targets.Select(t => t.Name).ToList();
+    var header = $"  {"load",-26}" + string.Concat(names.Select(n => $" | {n + " ops/s",13} {"p50",7} {"p99",7} {"errors",6}"));
+    if (names.Count == 2) header += $" | {"ops/s",6} {"p50",5} {"p99",5}";
+    Console.WriteLine(header);
+    Console.WriteLine("  " + new string('-', header.Length - 2));
+    foreach (var load in loads)
     {
-        var other = results.FirstOrDefault(e => e.Name == raft.Name.Replace("raftkv", "etcd", StringComparison.Ordinal) && e.Connections == raft.Connections);
-        if (other is not null && other.PerSecond > 0)
-            Console.WriteLine($"  {raft.Name,-28} c={raft.Connections,-3} raftkv/etcd = {raft.PerSecond / other.PerSecond:F2}x");
+        var line = $"  {load,-26}";
+        foreach (var name in names)
+        {
+            var r = results.GetValueOrDefault((name, load));
+            line += r is null ? $" | {"-",13} {"-",7} {"-",7} {"-",6}"
+                : string.Create(CultureInfo.InvariantCulture, $" | {r.OpsPerSecond,13:N0} {P(r, 50),7:F2} {P(r, 99),7:F2} {r.ErrorCount,6}");
+        }
+        if (names.Count == 2 && results.GetValueOrDefault((names[0], load)) is { } a && results.GetValueOrDefault((names[1], load)) is { } b)
+        {
+            line += string.Create(CultureInfo.InvariantCulture,
+                $" | {Ratio(a.OpsPerSecond, b.OpsPerSecond),6} {Ratio(P(a, 50), P(b, 50)),5} {Ratio(P(a, 99), P(b, 99)),5}");
+        }
+        Console.WriteLine(line);
     }
     return 0;
 }
@@ -72,5 +107,10 @@ finally
     }
 }
 
-static void Print(LoadResult r) =>
-    Console.WriteLine($"  {r.Name,-28} c={r.Connections,-3} {r.PerSecond,10:N0}/s  p50 {r.P50Ms,7:F2} ms  p99 {r.P99Ms,7:F2} ms  errors {r.Errors}");
+static double P(LoadReport r, double percentile) => r.Latency.ValueAtPercentile(percentile) / 1000.0;
+
+static string Ratio(double a, double b) => b > 0 && a > 0 ? (a / b).ToString("F2", CultureInfo.InvariantCulture) : "-";
+
+static void Print(string load, LoadReport r) =>
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"  {r.Target,-6} {load,-26} {r.OpsPerSecond,10:N0}/s  p50 {P(r, 50),7:F2} ms  p99 {P(r, 99),7:F2} ms  max {r.Latency.Max / 1000.0,7:F2} ms  errors {r.ErrorCount}"));

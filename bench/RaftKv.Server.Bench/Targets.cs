@@ -1,15 +1,17 @@
-using System.Text;
 using System.Text.Json;
+using RaftKv.Cli.Bench;
 
 namespace RaftKv.Server.Bench;
 
-/// <summary>A 3-node cluster under test: how to start it and how to write and read one key.</summary>
+/// <summary>
+/// A 3-node cluster under test: how to start it, and the load generator's target for it (raftkv bench's engine, which
+/// finds the leader and sends the requests).
+/// </summary>
 internal interface ITarget : IDisposable
 {
     string Name { get; }
     Task StartAsync();
-    Task<bool> WriteAsync(HttpClient client, string key, string value);
-    Task<bool> ReadAsync(HttpClient client, string key);
+    BenchTarget CreateBenchTarget();
 }
 
 /// <summary>Three raftkvd processes with data on disk (fsync on), the first bootstrapping, the others joining it.</summary>
@@ -17,7 +19,6 @@ internal sealed class RaftKvTarget(string root) : ITarget
 {
     private readonly Processes _processes = new();
     private readonly List<string> _http = [];
-    private string _leader = "";
 
     public string Name => "raftkv";
 
@@ -37,34 +38,11 @@ internal sealed class RaftKvTarget(string root) : ITarget
             var url = $"http://{http}/readyz";
             await Processes.WaitUntil(async () => (await probe.GetAsync(url)).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "raftkvd node" + i);
         }
-        // Send the load straight to the leader, as etcd's clients do: forwarding is measured by the tests, not here.
-        await Processes.WaitUntil(async () =>
-        {
-            foreach (var h in _http)
-            {
-                using var doc = JsonDocument.Parse(await probe.GetStringAsync($"http://{h}/raft/stats"));
-                if (doc.RootElement.GetProperty("state").GetString() == "Leader")
-                {
-                    _leader = h;
-                    return true;
-                }
-            }
-            return false;
-        }, TimeSpan.FromSeconds(30), "a raftkv leader");
     }
 
-    public async Task<bool> WriteAsync(HttpClient client, string key, string value)
-    {
-        using var body = new StringContent($"{{\"{key}\":\"{value}\"}}", Encoding.UTF8, "application/json");
-        using var r = await client.PostAsync($"http://{_leader}/key", body);
-        return r.IsSuccessStatusCode;
-    }
-
-    public async Task<bool> ReadAsync(HttpClient client, string key)
-    {
-        using var r = await client.GetAsync($"http://{_leader}/key/{key}?level=linearizable");
-        return r.IsSuccessStatusCode;
-    }
+    // The engine sends the load straight to the leader (found through /status), as etcd's clients do: forwarding is
+    // measured by the tests, not here.
+    public BenchTarget CreateBenchTarget() => new RaftKvBenchTarget(_http);
 
     public void Dispose() => _processes.Dispose();
 }
@@ -74,7 +52,6 @@ internal sealed class EtcdTarget(string root, string etcd) : ITarget
 {
     private readonly Processes _processes = new();
     private readonly List<string> _client = [];
-    private string _leader = "";
 
     public string Name => "etcd";
 
@@ -95,38 +72,24 @@ internal sealed class EtcdTarget(string root, string etcd) : ITarget
             ]);
             _client.Add(clients[i]);
         }
+        // Every member up and agreeing on a leader; the engine then finds the leader's client URL itself.
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await Processes.WaitUntil(async () =>
         {
+            var leaders = new HashSet<string>();
             foreach (var c in _client)
             {
                 using var r = await probe.PostAsync(c + "/v3/maintenance/status", new StringContent("{}"));
                 if (!r.IsSuccessStatusCode) return false;
                 using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
-                var root = doc.RootElement;
-                if (root.TryGetProperty("leader", out var leader) && root.GetProperty("header").GetProperty("member_id").GetString() == leader.GetString())
-                    _leader = c;
+                if (!doc.RootElement.TryGetProperty("leader", out var leader) || leader.GetString() is not { Length: > 0 } id || id == "0") return false;
+                leaders.Add(id);
             }
-            return _leader.Length > 0;
+            return leaders.Count == 1;
         }, TimeSpan.FromSeconds(30), "an etcd leader");
     }
 
-    private static string B64(string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
-
-    public async Task<bool> WriteAsync(HttpClient client, string key, string value)
-    {
-        using var body = new StringContent($"{{\"key\":\"{B64(key)}\",\"value\":\"{B64(value)}\"}}", Encoding.UTF8, "application/json");
-        using var r = await client.PostAsync(_leader + "/v3/kv/put", body);
-        return r.IsSuccessStatusCode;
-    }
-
-    public async Task<bool> ReadAsync(HttpClient client, string key)
-    {
-        // Range requests are linearizable unless "serializable" is set.
-        using var body = new StringContent($"{{\"key\":\"{B64(key)}\"}}", Encoding.UTF8, "application/json");
-        using var r = await client.PostAsync(_leader + "/v3/kv/range", body);
-        return r.IsSuccessStatusCode;
-    }
+    public BenchTarget CreateBenchTarget() => new EtcdBenchTarget(_client);
 
     public void Dispose() => _processes.Dispose();
 }

@@ -79,6 +79,7 @@ public static class CliApp
         KeyCommands.Add(root, context);
         ClusterCommands.Add(root, context);
         LocalClusterCommands.Add(root, context);
+        Bench.BenchCommand.Add(root, context);
         return root;
     }
 
@@ -138,7 +139,10 @@ internal sealed class GlobalOptions
         {
             Durations.TryParse(text, out timeout);
         }
-        return new CliContext(new Output(stdout, json, color && !json), stderr, endpoints, timeout);
+        return new CliContext(new Output(stdout, json, color && !json), stderr, endpoints, timeout)
+        {
+            EndpointsGiven = result.GetValue(_endpoints) is not null,
+        };
     }
 }
 
@@ -149,6 +153,9 @@ internal sealed class CliContext(Output output, TextWriter stderr, IReadOnlyList
     public TextWriter Error { get; } = stderr;
     public IReadOnlyList<string> Endpoints { get; } = endpoints;
     public TimeSpan Timeout { get; } = timeout;
+
+    /// <summary>True when <c>--endpoints</c> was on the command line (not from the environment or the default).</summary>
+    public bool EndpointsGiven { get; init; }
 
     /// <summary>A client for the endpoints; a malformed endpoint is a usage error.</summary>
     public RaftKvClient CreateClient()
