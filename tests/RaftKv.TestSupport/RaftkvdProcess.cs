@@ -3,13 +3,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace RaftKv.EndToEnd.Tests;
+namespace RaftKv.TestSupport;
 
 /// <summary>
-/// One real raftkvd process. Output is captured for failure messages; the process is always killed (by its PID)
+/// One real raftkvd process, for the test projects that start them (raftkvd.dll must sit beside the test assembly:
+/// reference src/RaftKv.Server from the test project). Output is captured for failure messages; the process is always killed (by its PID)
 /// when the test ends, pass or fail.
 /// </summary>
-internal sealed class RaftkvdProcess : IDisposable
+public sealed class RaftkvdProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
