@@ -367,7 +367,9 @@ public sealed class KvNode : IKvNode
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _loop.Dispose();
         await _transport.DisposeAsync().ConfigureAwait(false);
-        _storage.Dispose();
+        // Closing storage under a loop still writing (stuck on a hung disk) would turn a stall into corruption.
+        if (_loop.Stopped) _storage.Dispose();
+        else _log.LogError("the raft loop did not stop within 10 s; storage is left open");
         if (_temporaryDirectory is not null) TryDelete(_temporaryDirectory);
     }
 

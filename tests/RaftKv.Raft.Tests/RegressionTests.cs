@@ -76,4 +76,56 @@ public sealed class RegressionTests
         c.HandleReady("n2");
         Assert.Empty(c.Nodes["n2"].ReadStates);
     }
+
+    [Fact]
+    public void ProposalAtAnIndexLaterReusedByTheSameNode_IsStillAppliedWhenAnotherNodeCommitsIt()
+    {
+        var c = new TestCluster(5, options: id => new RaftOptions { Id = id, PreVote = false, CheckQuorum = false, Random = TestCluster.SeedFor(id) });
+        var outcomes = new Dictionary<string, ProposalOutcome>();
+        var tracker = new ProposalTracker<string>();
+        void Resolve(string token, ProposalOutcome o) => outcomes[token] = o;
+
+        c.Elect("n1");
+        var t1 = c["n1"].Term;
+        var i = c["n1"].LastIndex + 1;
+
+        // 1. n1 (term t1) proposes A, X, Y at i, i+1, i+2; they reach n2 only.
+        foreach (var other in new[] { "n3", "n4", "n5" }) { c.Cut.Add(("n1", other)); c.Cut.Add((other, "n1")); }
+        foreach (var (data, idx) in new[] { ("A", i), ("X", i + 1), ("Y", i + 2) })
+        {
+            var r = c.Propose("n1", data);
+            Assert.Equal(idx, r.Index);
+            tracker.Add(r.Index, r.Term, data);
+        }
+        c.Settle();
+        Assert.True(c["n1"].CommitIndex < i);
+        c.Heal();
+
+        // 2. n3 wins the next term with n4, n5; its no-op at i reaches only n1, which truncates to it.
+        c.Drop = m => m.From == "n3" && m.To != "n1" && m.Type is MessageType.Append or MessageType.Heartbeat;
+        c.Elect("n3");
+        Assert.Equal(c["n3"].Term, c["n1"].TermAt(i));
+        c.Crash("n3");
+
+        // 3. n1 wins again; its no-op lands at i+1 and a new proposal C at i+2, where Y was.
+        c.Drop = m => m.From == "n1" && m.Type is MessageType.Append or MessageType.Heartbeat;
+        c.Elect("n1");
+        var proposal = c.Propose("n1", "C");
+        Assert.Equal(i + 2, proposal.Index);
+        tracker.Add(proposal.Index, proposal.Term, "C");
+
+        // 4. n2, which still holds A, X, Y, wins with n4, n5 and commits them; n1 catches up.
+        c.Drop = null;
+        c.Isolate("n1");
+        c.Elect("n2");
+        c.Tick(3);
+        c.Heal();
+        c.Tick(5);
+        foreach (var e in c.Nodes["n1"].Applied.Where(e => e.Index >= i)) tracker.OnApplied(e.Index, e.Term, Resolve);
+        var applied = c.Nodes["n1"].Applied.Single(e => e.Index == i + 2);
+        Assert.Equal(("Y", t1), (TestCluster.Text(applied), applied.Term));
+        // Y applied, so its client must hear "applied", never "not applied"; C lost its index.
+        Assert.Equal(ProposalOutcome.Applied, outcomes["Y"]);
+        Assert.Equal(ProposalOutcome.Superseded, outcomes["C"]);
+    }
 }

@@ -32,6 +32,7 @@ public sealed class SimCluster
     private ulong _maxAppliedGlobal;
     private readonly Dictionary<string, List<(ulong Index, string Value)>> _history = new(StringComparer.Ordinal);
     private ulong _maxAckedIndex;
+    private readonly HashSet<string> _supersededValues = new(StringComparer.Ordinal);
 
     private long _now;
     private long _nextOpId = 1;
@@ -268,7 +269,7 @@ public sealed class SimCluster
             if (r.Refusal == Refusal.None || string.IsNullOrEmpty(r.Message)) Fail($"refusal without a reason: {r}");
             return;
         }
-        n.Proposals.Add(r.Index, r.Term, op, Resolve);
+        n.Proposals.Add(r.Index, r.Term, op);
     }
 
     private void ClientRead()
@@ -325,6 +326,8 @@ public sealed class SimCluster
                 _superseded++;
                 if (_history.TryGetValue(op.Key, out var h) && h.Exists(x => x.Value == op.Value))
                     Fail($"write {op} reported superseded but it was applied");
+                // It must never be applied later either (checked as entries apply).
+                _supersededValues.Add(op.Value);
                 break;
             default:
                 _unknown++;
@@ -523,6 +526,7 @@ public sealed class SimCluster
         if (e.Type == EntryType.Normal && !e.Data.IsEmpty)
         {
             var (k, v) = SimNode.DecodeCommand(e.Data.Span);
+            if (_supersededValues.Contains(v)) Fail($"{n.Id} applied {k}={v}, a write its client was told was not applied");
             if (!_history.TryGetValue(k, out var list)) _history[k] = list = [];
             list.Add((e.Index, v));
         }

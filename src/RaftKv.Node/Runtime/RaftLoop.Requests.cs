@@ -18,7 +18,7 @@ internal sealed partial class RaftLoop
         {
             var r = _core.Propose(command);
             if (!r.Accepted) tcs.TrySetException(Refused(r));
-            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index), ResolveProposal);
+            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
         });
         return tcs.Task;
     }
@@ -36,7 +36,7 @@ internal sealed partial class RaftLoop
             }
             var r = _core.ProposeConfigChange(change);
             if (!r.Accepted) tcs.TrySetException(Refused(r));
-            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index), ResolveProposal);
+            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
         });
         return tcs.Task;
     }

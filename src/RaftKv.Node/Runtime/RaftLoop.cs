@@ -163,6 +163,10 @@ internal sealed partial class RaftLoop : IDisposable
         FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
     }
 
+    // Writes already proposed may still commit through the other nodes: their callers must hear "unknown", not "failed".
+    private static NodeException WriteOutcomeUnknown(NodeException why) =>
+        new(NodeErrorKind.Timeout, why.Message + "; a write in progress may or may not have been applied");
+
     private void HandleReady()
     {
         var rd = _core.GetReady();
@@ -306,7 +310,8 @@ internal sealed partial class RaftLoop : IDisposable
 
     private void FailEverything(NodeException error)
     {
-        _proposals.Clear((w, _) => w.Completion.TrySetException(error));
+        var unknown = WriteOutcomeUnknown(error);
+        _proposals.Clear((w, _) => w.Completion.TrySetException(unknown));
         foreach (var w in _snapshotWaiters) w.TrySetException(error);
         _snapshotWaiters.Clear();
         foreach (var (_, w) in _leaderWaiters) w.TrySetException(error);
@@ -318,11 +323,15 @@ internal sealed partial class RaftLoop : IDisposable
         while (_inputs.TryDequeue(out _)) { }
     }
 
+    /// <summary>True once the loop thread has ended (storage may then be closed).</summary>
+    public bool Stopped => !_thread.IsAlive;
+
     public void Dispose()
     {
         _stopping = true;
         _wake.Set();
         if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(TimeSpan.FromSeconds(10));
-        _wake.Dispose();
+        // A loop stuck in a write (a hung disk) still uses the event; leave it to the finalizer rather than crash it.
+        if (!_thread.IsAlive) _wake.Dispose();
     }
 }

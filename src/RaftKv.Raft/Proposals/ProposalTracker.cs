@@ -21,36 +21,42 @@ public enum ProposalOutcome
 /// <typeparam name="T">The caller's token for a waiting request.</typeparam>
 public sealed class ProposalTracker<T>
 {
-    private readonly SortedDictionary<ulong, (ulong Term, T Token)> _pending = [];
+    // Several proposals may wait at one index: a node that led in two terms can have proposed at the same index in
+    // each. Only the entry that commits there decides between them; a newer proposal at the index proves nothing
+    // about an older one, which another node may still hold and get committed.
+    private readonly SortedDictionary<ulong, List<(ulong Term, T Token)>> _pending = [];
     private ulong _lastAppliedTerm;
 
     /// <summary>Proposals waiting.</summary>
-    public int Count => _pending.Count;
+    public int Count { get; private set; }
 
-    /// <summary>Tracks a proposal the core accepted at (index, term). A newer proposal at the same index replaces the older, which is superseded.</summary>
-    public void Add(ulong index, ulong term, T token, Action<T, ProposalOutcome> resolve)
+    /// <summary>Tracks a proposal the core accepted at (index, term).</summary>
+    public void Add(ulong index, ulong term, T token)
     {
-        if (_pending.Remove(index, out var old)) resolve(old.Token, ProposalOutcome.Superseded);
-        _pending[index] = (term, token);
+        if (!_pending.TryGetValue(index, out var list)) _pending[index] = list = new List<(ulong, T)>(1);
+        list.Add((term, token));
+        Count++;
     }
 
     /// <summary>Call for every entry the state machine applies, in order.</summary>
     public void OnApplied(ulong index, ulong term, Action<T, ProposalOutcome> resolve)
     {
-        if (_pending.Count == 0)
+        if (Count == 0)
         {
             _lastAppliedTerm = term;
             return;
         }
         while (_pending.Count > 0)
         {
-            var first = _pending.First();
-            if (first.Key > index) break;
-            _pending.Remove(first.Key);
-            var outcome = first.Key < index ? ProposalOutcome.Unknown
-                : first.Value.Term == term ? ProposalOutcome.Applied
-                : ProposalOutcome.Superseded;
-            resolve(first.Value.Token, outcome);
+            var (at, list) = First();
+            if (at > index) break;
+            Remove(at, list);
+            foreach (var (t, token) in list)
+            {
+                // Below the applied index means skipped over (a snapshot): unknown. At it, the entry's term decides.
+                var outcome = at < index ? ProposalOutcome.Unknown : t == term ? ProposalOutcome.Applied : ProposalOutcome.Superseded;
+                resolve(token, outcome);
+            }
         }
         if (term > _lastAppliedTerm)
         {
@@ -65,10 +71,10 @@ public sealed class ProposalTracker<T>
     {
         while (_pending.Count > 0)
         {
-            var first = _pending.First();
-            if (first.Key > index) break;
-            _pending.Remove(first.Key);
-            resolve(first.Value.Token, ProposalOutcome.Unknown);
+            var (at, list) = First();
+            if (at > index) break;
+            Remove(at, list);
+            foreach (var (_, token) in list) resolve(token, ProposalOutcome.Unknown);
         }
         _lastAppliedTerm = Math.Max(_lastAppliedTerm, term);
         DropOlderTerms(term, resolve);
@@ -77,23 +83,42 @@ public sealed class ProposalTracker<T>
     /// <summary>Resolves everything as <see cref="ProposalOutcome.Unknown"/> (shutdown, crash).</summary>
     public void Clear(Action<T, ProposalOutcome> resolve)
     {
-        foreach (var (_, v) in _pending) resolve(v.Token, ProposalOutcome.Unknown);
+        foreach (var list in _pending.Values)
+        {
+            foreach (var (_, token) in list) resolve(token, ProposalOutcome.Unknown);
+        }
         _pending.Clear();
+        Count = 0;
+    }
+
+    private (ulong Index, List<(ulong Term, T Token)> List) First()
+    {
+        using var e = _pending.GetEnumerator();
+        e.MoveNext();
+        return (e.Current.Key, e.Current.Value);
+    }
+
+    private void Remove(ulong index, List<(ulong Term, T Token)> list)
+    {
+        _pending.Remove(index);
+        Count -= list.Count;
     }
 
     private void DropOlderTerms(ulong term, Action<T, ProposalOutcome> resolve)
     {
-        List<ulong>? dead = null;
-        foreach (var (i, v) in _pending)
+        List<ulong>? emptied = null;
+        foreach (var (index, list) in _pending)
         {
-            if (v.Term < term) (dead ??= []).Add(i);
+            for (var i = list.Count - 1; i >= 0; i--)
+            {
+                if (list[i].Term >= term) continue;
+                resolve(list[i].Token, ProposalOutcome.Superseded);
+                list.RemoveAt(i);
+                Count--;
+            }
+            if (list.Count == 0) (emptied ??= []).Add(index);
         }
-        if (dead is null) return;
-        foreach (var i in dead)
-        {
-            var v = _pending[i];
-            _pending.Remove(i);
-            resolve(v.Token, ProposalOutcome.Superseded);
-        }
+        if (emptied is null) return;
+        foreach (var index in emptied) _pending.Remove(index);
     }
 }

@@ -84,6 +84,10 @@ public sealed class SnapshotStore
             {
                 _warn?.Invoke(e.Message);
             }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // Pruned by a concurrent commit (the snapshot worker, or a snapshot being received) since it was listed.
+            }
         }
         return list;
     }
