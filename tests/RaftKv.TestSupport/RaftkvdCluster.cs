@@ -1,0 +1,149 @@
+using System.Net;
+using System.Text.Json;
+
+namespace RaftKv.TestSupport;
+
+/// <summary>
+/// Real raftkvd processes in a temp folder, for the test projects that need a running cluster. Every process is
+/// killed by its PID when the cluster is disposed, whatever happened. Waits poll with a deadline; none sleeps for
+/// correctness.
+/// </summary>
+public class RaftkvdCluster(string folder) : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), folder, Guid.NewGuid().ToString("N"));
+    private readonly List<RaftkvdProcess> _all = [];
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(15) };
+    public Dictionary<string, RaftkvdProcess> Nodes { get; } = [];
+
+    /// <summary>Flags every node gets: the server's default timing, so a busy CI machine causes no spurious elections.</summary>
+    public List<string> CommonArgs { get; } = ["--heartbeat-timeout", "100ms", "--election-timeout", "1s"];
+
+    public IReadOnlyList<string> Endpoints => Nodes.Values.Select(n => n.HttpAddress).ToList();
+
+    public string DataDir(string name) => Path.Combine(_root, name);
+
+    public RaftkvdProcess Start(string name, string? join = null, IEnumerable<string>? extra = null, int? httpPort = null, int? raftPort = null)
+    {
+        var args = new List<string>(CommonArgs);
+        if (join is not null) args.AddRange(["-join", join]);
+        if (extra is not null) args.AddRange(extra);
+        var p = RaftkvdProcess.Start(name, DataDir(name), args, httpPort, raftPort);
+        _all.Add(p);
+        Nodes[name] = p;
+        return p;
+    }
+
+    /// <summary>Restarts a stopped node on its old ports and data, without -join.</summary>
+    public RaftkvdProcess Restart(string name, IEnumerable<string>? extra = null)
+    {
+        var old = Nodes[name];
+        return Start(name, null, extra, old.HttpPort, old.RaftPort);
+    }
+
+    /// <summary>node0 founds the cluster; the others join it, as in hraftd's walkthrough.</summary>
+    public async Task StartClusterAsync(int size, IEnumerable<string>? extra = null)
+    {
+        var first = Start("node0", extra: extra);
+        await WaitReadyAsync(first);
+        for (var i = 1; i < size; i++) Start("node" + i, first.HttpAddress, extra);
+        foreach (var n in Nodes.Values) await WaitReadyAsync(n);
+        await Eventually(async () => (await ClusterServersAsync(first)).Count == size, $"{size} servers in the configuration");
+    }
+
+    public async Task WaitReadyAsync(RaftkvdProcess node, TimeSpan? timeout = null)
+    {
+        await Eventually(async () =>
+        {
+            if (node.HasExited) throw new InvalidOperationException($"{node.Name} exited:\n{node.Output}");
+            using var r = await Http.GetAsync(new Uri(node.BaseUri, "/readyz"));
+            return r.StatusCode == HttpStatusCode.OK;
+        }, $"{node.Name} ready", timeout);
+    }
+
+    public Task<JsonElement> StatsAsync(RaftkvdProcess node) => GetJsonAsync(node, "/raft/stats");
+
+    public Task<JsonElement> StatusAsync(RaftkvdProcess node) => GetJsonAsync(node, "/status");
+
+    public async Task<List<string>> ClusterServersAsync(RaftkvdProcess node)
+    {
+        var cluster = await GetJsonAsync(node, "/raft/cluster");
+        return cluster.GetProperty("servers").EnumerateArray().Select(s => s.GetProperty("id").GetString()!).ToList();
+    }
+
+    private async Task<JsonElement> GetJsonAsync(RaftkvdProcess node, string path)
+    {
+        var text = await Http.GetStringAsync(new Uri(node.BaseUri, path));
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>The running node that says it leads (polling until one does).</summary>
+    public async Task<RaftkvdProcess> LeaderAsync(TimeSpan? timeout = null)
+    {
+        RaftkvdProcess? leader = null;
+        await Eventually(async () =>
+        {
+            foreach (var n in Nodes.Values.Where(n => !n.HasExited))
+            {
+                try
+                {
+                    if ((await StatsAsync(n)).GetProperty("state").GetString() == "Leader")
+                    {
+                        leader = n;
+                        return true;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+            }
+            return false;
+        }, "a leader", timeout);
+        return leader!;
+    }
+
+    public async Task<RaftkvdProcess> FollowerAsync()
+    {
+        var leader = await LeaderAsync();
+        return Nodes.Values.First(n => n != leader && !n.HasExited);
+    }
+
+    /// <summary>
+    /// Polls <paramref name="condition"/> until it holds or the deadline passes. Connection errors and time-outs count
+    /// as "not yet", as do the exceptions <paramref name="transient"/> accepts.
+    /// </summary>
+    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null, Func<Exception, bool>? transient = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        Exception? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (await condition()) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException || transient?.Invoke(e) == true)
+            {
+                last = e;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"timed out waiting for {what}" + (last is null ? "" : $" (last error: {last.Message})"));
+    }
+
+    public string Logs() => string.Join("\n", _all.Select(p => $"----- {p.Name} (pid {p.Pid}) -----\n{p.Output}"));
+
+    public void Dispose()
+    {
+        foreach (var p in _all) p.Dispose();
+        Http.Dispose();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        GC.SuppressFinalize(this);
+    }
+}
