@@ -32,7 +32,8 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly Dictionary<ulong, PendingRead> _reads = [];
     private readonly List<(PendingRead Read, ulong Index)> _readsWaitingForApply = [];
     private readonly List<string> _unreachable = [];
-    private readonly List<(string Peer, bool Ok)> _snapshotReports = [];
+    // Peers whose snapshot could not even be started during this Ready (reported after Advance). Loop thread only.
+    private readonly List<string> _failedSnapshots = [];
     private volatile bool _stopping;
     private int _wakeRequested;
     private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -209,14 +210,8 @@ internal sealed partial class RaftLoop : IDisposable
         // Inputs the core refuses between GetReady and Advance, reported now.
         foreach (var peer in _unreachable) _core.ReportUnreachable(peer);
         _unreachable.Clear();
-        lock (_snapshotReports)
-        {
-            foreach (var (peer, ok) in _snapshotReports)
-            {
-                if (!ok) _core.ReportSnapshotFailure(peer);
-            }
-            _snapshotReports.Clear();
-        }
+        foreach (var peer in _failedSnapshots) _core.ReportSnapshotFailure(peer);
+        _failedSnapshots.Clear();
         ServeReads();
         MaybeStartSnapshot(byInterval: false);
     }
@@ -229,7 +224,7 @@ internal sealed partial class RaftLoop : IDisposable
             if (info is null)
             {
                 _log.LogWarning("snapshot {Index} for {Peer} is gone; the leader will pick a newer one", m.Snapshot.Index, m.To);
-                lock (_snapshotReports) _snapshotReports.Add((m.To, false));
+                _failedSnapshots.Add(m.To);
                 return;
             }
             _transport.SendSnapshot(m, info, ok => Post(() =>

@@ -46,8 +46,11 @@ internal static class KvCommand
 
     public static byte[] EncodeBarrier() => [(byte)KvCommandType.Barrier];
 
-    /// <summary>Decodes and hands each effect to the callbacks; throws <see cref="FormatException"/> on malformed bytes.</summary>
-    public static void Decode(ReadOnlySpan<byte> data, Action<string, string> set, Action<string> delete)
+    /// <summary>
+    /// Decodes into <paramref name="effects"/> (key and new value; null deletes); throws <see cref="FormatException"/>
+    /// on malformed bytes, after which the list may hold part of the command and must not be applied.
+    /// </summary>
+    public static void Decode(ReadOnlySpan<byte> data, List<(string Key, string? Value)> effects)
     {
         if (data.IsEmpty) throw new FormatException("empty command");
         var pos = 1;
@@ -61,12 +64,11 @@ internal static class KvCommand
                 for (var i = 0; i < n; i++)
                 {
                     var k = ReadString(data, ref pos);
-                    var v = ReadString(data, ref pos);
-                    set(k, v);
+                    effects.Add((k, ReadString(data, ref pos)));
                 }
                 break;
             case KvCommandType.Delete:
-                delete(ReadString(data, ref pos));
+                effects.Add((ReadString(data, ref pos), null));
                 break;
             case KvCommandType.Barrier:
                 break;

@@ -12,6 +12,9 @@ internal sealed class KvStateMachine
     private readonly Dictionary<string, string> _map = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
+    // Reused for every applied command (under the lock), so applying allocates only the strings it keeps.
+    private readonly List<(string Key, string? Value)> _effects = [];
+
     /// <summary>Index of the last entry applied (or of the snapshot restored).</summary>
     public ulong AppliedIndex { get; private set; }
 
@@ -35,9 +38,9 @@ internal sealed class KvStateMachine
                 try
                 {
                     // Decode fully before changing anything, so a malformed command changes nothing.
-                    List<(string, string?)> effects = [];
-                    KvCommand.Decode(command, (k, v) => effects.Add((k, v)), k => effects.Add((k, null)));
-                    foreach (var (k, v) in effects)
+                    _effects.Clear();
+                    KvCommand.Decode(command, _effects);
+                    foreach (var (k, v) in _effects)
                     {
                         if (v is null) _map.Remove(k);
                         else _map[k] = v;
