@@ -36,6 +36,16 @@ public sealed class RaftOptions
     /// <summary>Byte budget of the committed entries handed out in one Ready (at least one is always handed out).</summary>
     public long MaxCommittedBytesPerReady { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// Lets the runtime call <see cref="RaftCore.Advance"/> once a Ready's writes are issued, before they are durable,
+    /// and report durability later with <see cref="RaftCore.ReportDurable"/> (a sync running in the background while
+    /// the core keeps stepping). The leader then counts its own entries toward a quorum only up to the index reported
+    /// durable. The runtime must still hold a Ready's <see cref="Ready.Messages"/> until that Ready is durable, and must
+    /// sync before Advance any Ready that changes the term or vote or installs a snapshot (the core sends eagerly in a
+    /// term only once Advance has acknowledged its hard state). Off: Advance means durable, as in etcd's default.
+    /// </summary>
+    public bool AsyncStorageSync { get; init; }
+
     /// <summary>The index the state machine already reflects when the core starts (default: the storage's snapshot index).</summary>
     public ulong? Applied { get; init; }
 

@@ -22,6 +22,8 @@ public sealed class SimCluster
     private readonly Dictionary<string, SimNode> _byId = [];
     private readonly Func<string, IRaftLogStorage> _openDisk;
     private readonly Action<string>? _crashDisk;
+    // Async mode (RaftOptions.AsyncStorageSync) models durability itself, so it needs the in-memory disk.
+    private readonly bool _async;
 
     // Global truth the invariants are checked against.
     private readonly Dictionary<ulong, string> _leaderOfTerm = [];
@@ -52,6 +54,7 @@ public sealed class SimCluster
         _net = new SimNetwork(_rng, _o);
         _openDisk = openDisk ?? (_ => new MemoryStorage());
         _crashDisk = crashDisk;
+        _async = _o.AsyncStorageSync && crashDisk is null && openDisk is null;
         var voters = new List<Member>();
         for (var i = 0; i < _o.Nodes; i++)
         {
@@ -66,6 +69,10 @@ public sealed class SimCluster
         {
             RaftCore.Bootstrap(n.Disk, config);
             n.ConfigEntryIndexes.Add(1);
+        }
+        if (_async)
+        {
+            foreach (var n in _nodes) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
         }
         foreach (var n in _nodes) Start(n);
     }
@@ -89,6 +96,7 @@ public sealed class SimCluster
                 ClientActions(allowMembershipChanges: true);
             }
             RestartDue();
+            CompleteDueSyncs();
             ProcessReadies();
             CheckInvariants();
             if (!faulty && LivenessReached())
@@ -121,6 +129,7 @@ public sealed class SimCluster
             MaxSizePerMessage = _o.MaxEntriesPerMessage * 40L,
             MaxInflightMessages = 4,
             Applied = snapshot.Index,
+            AsyncStorageSync = _async,
         }, n.Disk);
         n.LastCommitSeen = n.Core.CommitIndex;
         n.LastAppliedSeen = n.Applied;
@@ -137,6 +146,12 @@ public sealed class SimCluster
         n.Reads.Clear();
         n.ReadsAwaitingApply.Clear();
         n.IncomingSnapshots.Clear();
+        if (_async)
+        {
+            // What was written but not yet synced is lost, and the messages waiting for it never leave.
+            n.PendingSyncs.Clear();
+            n.Disk = n.SyncedDisk!.Clone();
+        }
         if (_crashDisk is not null)
         {
             // Real storage: drop the handle as a crash would and reopen what made it to disk.
@@ -345,6 +360,29 @@ public sealed class SimCluster
         }
     }
 
+    private void CompleteDueSyncs()
+    {
+        foreach (var n in _nodes)
+        {
+            if (n.Alive) CompleteSyncs(n, all: false, report: true);
+        }
+    }
+
+    // Background syncs finish in order: the image becomes what survives a crash, the messages held for it leave, and
+    // the core hears how far its log is durable.
+    private void CompleteSyncs(SimNode n, bool all, bool report)
+    {
+        while (n.PendingSyncs.TryPeek(out var p) && (all || p.Due <= _now))
+        {
+            n.PendingSyncs.Dequeue();
+            n.SyncedDisk = p.Image;
+            if (p.Image.HardState.Commit < n.DurableCommit) Fail($"{n.Id} durable commit went back from {n.DurableCommit} to {p.Image.HardState.Commit}");
+            n.DurableCommit = p.Image.HardState.Commit;
+            foreach (var m in p.Messages) SendFrom(n, m);
+            if (report) n.Core!.ReportDurable(p.Index);
+        }
+    }
+
     private void SendFrom(SimNode n, Message m)
     {
         byte[]? data = null;
@@ -368,6 +406,12 @@ public sealed class SimCluster
             return;
         }
 
+        // Async mode, as raftkvd: a Ready that installs a snapshot or changes the term or vote is synced before
+        // Advance (after everything written before it); any other is written now and synced in the background.
+        var syncNow = !_async || rd.Snapshot is not null
+            || (rd.HardState is { } changed && (changed.Term != n.Disk.HardState.Term || changed.VotedFor != n.Disk.HardState.VotedFor));
+        if (_async && syncNow) CompleteSyncs(n, all: true, report: false); // the report after Advance covers them
+
         // Persist: snapshot, entries, hard state; then the dependent messages may go.
         if (rd.Snapshot is { } snap)
         {
@@ -382,6 +426,8 @@ public sealed class SimCluster
         {
             var first = rd.Entries[0].Index;
             n.ConfigEntryIndexes.RemoveWhere(i => i >= first);
+            // A sync in progress makes durable what was written when it began, not the entries replaced since.
+            foreach (var p in n.PendingSyncs) p.Index = Math.Min(p.Index, first - 1);
             n.Disk.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
             foreach (var e in rd.Entries)
             {
@@ -393,11 +439,19 @@ public sealed class SimCluster
         {
             if (hs.Commit < n.DurableCommit) Fail($"{n.Id} durable commit went back from {n.DurableCommit} to {hs.Commit}");
             n.Disk.SetHardState(hs);
-            n.DurableCommit = hs.Commit;
+            if (syncNow) n.DurableCommit = hs.Commit;
             RecordCommitted(n, hs.Commit);
         }
         n.Disk.Sync();
-        foreach (var m in rd.Messages) SendFrom(n, m);
+        if (syncNow)
+        {
+            if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
+            foreach (var m in rd.Messages) SendFrom(n, m);
+        }
+        else
+        {
+            n.PendingSyncs.Enqueue(new PendingSync(_now + _rng.Next(_o.MaxSyncDelay + 1), ((MemoryStorage)n.Disk).Clone(), [.. rd.Messages], n.Disk.LastIndex));
+        }
 
         // Apply.
         if (rd.Snapshot is { } installed)
@@ -435,6 +489,7 @@ public sealed class SimCluster
         }
         if (rd.SoftState is { Role: Role.Leader } ss) OnNewLeader(n, ss.Term);
         core.Advance();
+        if (_async && syncNow) core.ReportDurable(n.Disk.LastIndex);
 
         ServeReads(n);
         MaybeSnapshot(n);
@@ -458,6 +513,8 @@ public sealed class SimCluster
     {
         if (_o.SnapshotEvery == 0 || n.Applied < n.Disk.Snapshot.Index + (ulong)_o.SnapshotEvery) return;
         var core = n.Core!;
+        // raftkvd too waits for its background syncs before it records a snapshot and compacts the log.
+        if (_async) CompleteSyncs(n, all: true, report: true);
         var meta = core.SnapshotMetadataAt(n.Applied);
         n.SnapshotData = n.SerializeState();
         n.Disk.SetSnapshot(meta);
@@ -469,6 +526,7 @@ public sealed class SimCluster
             n.ConfigEntryIndexes.RemoveWhere(i => i <= compactTo);
         }
         n.Disk.Sync();
+        if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
         core.SnapshotTaken(meta);
     }
 

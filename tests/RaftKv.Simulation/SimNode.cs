@@ -9,6 +9,17 @@ public sealed record WriteOp(long Id, string Key, string Value, long Start);
 /// <summary>A client read: the value of Key must reflect every write acknowledged before Start (MinIndex).</summary>
 public sealed record ReadOp(long Id, string Key, long Start, ulong MinIndex);
 
+/// <summary>A background sync in async mode: at <see cref="Due"/> the disk image becomes durable and the messages leave.</summary>
+public sealed class PendingSync(long due, MemoryStorage image, List<Message> messages, ulong index)
+{
+    public long Due { get; } = due;
+    public MemoryStorage Image { get; } = image;
+    public List<Message> Messages { get; } = messages;
+
+    /// <summary>The last index written when the sync began, capped at the first entry replaced since.</summary>
+    public ulong Index { get; set; } = index;
+}
+
 /// <summary>
 /// One simulated server: its disk (what survives a crash: the log storage and the snapshot bytes), and, while it
 /// is up, its core, its key-value state machine and the client requests it is handling.
@@ -19,6 +30,14 @@ public sealed class SimNode(string id, IRaftLogStorage disk)
 
     /// <summary>Durable: survives crashes. Written only when a Ready is persisted.</summary>
     public IRaftLogStorage Disk { get; set; } = disk;
+
+    /// <summary>
+    /// Async mode: what of <see cref="Disk"/> has been synced (a crash puts this back in its place), and the syncs in
+    /// progress, oldest first, each with the messages that wait for it.
+    /// </summary>
+    public MemoryStorage? SyncedDisk { get; set; }
+
+    public Queue<PendingSync> PendingSyncs { get; } = new();
 
     /// <summary>Durable snapshot bytes matching Disk.Snapshot.</summary>
     public byte[] SnapshotData { get; set; } = [];

@@ -29,6 +29,15 @@ public sealed record SimOptions
     public int TrailingEntries { get; init; } = 5;
     public int MaxEntriesPerMessage { get; init; } = 8;
 
+    /// <summary>
+    /// Runs the cores with <see cref="RaftKv.Raft.RaftOptions.AsyncStorageSync"/>, as raftkvd does: a Ready's writes
+    /// become durable up to <see cref="MaxSyncDelay"/> time units after Advance, and a crash loses what was not.
+    /// </summary>
+    public bool AsyncStorageSync { get; init; }
+
+    /// <summary>Longest time a background sync takes (async mode only).</summary>
+    public int MaxSyncDelay { get; init; } = 10;
+
     /// <summary>A varied schedule: fault rates and sizes differ from seed to seed so that many regimes are covered.</summary>
     public static SimOptions ForSeed(int seed)
     {
@@ -51,6 +60,8 @@ public sealed record SimOptions
             SnapshotEvery = r.NextDouble() < 0.2 ? 0 : r.Next(5, 60),
             TrailingEntries = r.Next(0, 10),
             MaxEntriesPerMessage = r.Next(1, 16),
+            AsyncStorageSync = r.NextDouble() < 0.5,
+            MaxSyncDelay = r.Next(0, 30),
         };
     }
 }

@@ -14,7 +14,7 @@ public sealed partial class RaftCore
         _progress.Clear();
         foreach (var m in Config.Members) AddProgress(m.Id);
         AddProgress(Id);
-        _progress[Id].Match = _log.StableIndex;
+        _progress[Id].Match = OwnDurableIndex;
         _progress[Id].RecentActive = true;
     }
 

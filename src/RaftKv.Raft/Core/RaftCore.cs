@@ -207,12 +207,30 @@ public sealed partial class RaftCore
         _log.Advance(r.Snapshot is not null, lastApplied);
         r.Clear();
         _readyOutstanding = false;
-        if (Role == Role.Leader)
-        {
-            // Thesis §10.2.1: the leader's own entries count toward a quorum only once they are durable.
-            var self = _progress.GetValueOrDefault(Id);
-            if (self is not null && self.MaybeUpdate(_log.StableIndex) && MaybeCommit()) _commitBroadcastPending = true;
-        }
+        if (Role == Role.Leader) UpdateOwnMatch();
+    }
+
+    /// <summary>
+    /// With <see cref="RaftOptions.AsyncStorageSync"/>: entries up to <paramref name="index"/> that the runtime wrote
+    /// (and acknowledged with Advance) are now durable. A lower index than reported before is ignored; entries replaced
+    /// since the write began must not be reported (the runtime caps the index at the first replaced entry).
+    /// </summary>
+    public void ReportDurable(ulong index)
+    {
+        EnsureNoReadyOutstanding();
+        if (!_options.AsyncStorageSync) throw new InvalidOperationException("ReportDurable needs RaftOptions.AsyncStorageSync");
+        _log.MarkDurable(index);
+        if (Role == Role.Leader) UpdateOwnMatch();
+    }
+
+    // The highest index of this node's own log that may count toward a quorum.
+    private ulong OwnDurableIndex => _options.AsyncStorageSync ? Math.Min(_log.StableIndex, _log.DurableIndex) : _log.StableIndex;
+
+    private void UpdateOwnMatch()
+    {
+        // Thesis §10.2.1: the leader's own entries count toward a quorum only once they are durable.
+        var self = _progress.GetValueOrDefault(Id);
+        if (self is not null && self.MaybeUpdate(OwnDurableIndex) && MaybeCommit()) _commitBroadcastPending = true;
     }
 
     private void EnsureNoReadyOutstanding()

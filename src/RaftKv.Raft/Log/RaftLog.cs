@@ -23,6 +23,7 @@ internal sealed class RaftLog
     {
         _storage = storage;
         _unstableOffset = storage.LastIndex + 1;
+        DurableIndex = storage.LastIndex;
         var snapshotIndex = storage.FirstIndex - 1;
         Committed = Math.Max(storage.HardState.Commit, snapshotIndex);
         if (Committed > storage.LastIndex)
@@ -56,8 +57,21 @@ internal sealed class RaftLog
 
     public ulong LastTerm => Term(LastIndex);
 
-    /// <summary>Highest index that is durable (the leader counts its own match only up to here).</summary>
+    /// <summary>Highest index in storage (handed to the runtime in a Ready and acknowledged with Advance).</summary>
     public ulong StableIndex => _unstableOffset - 1;
+
+    /// <summary>
+    /// With <see cref="RaftOptions.AsyncStorageSync"/>: the highest index the runtime has reported durable, lowered
+    /// whenever entries at or below it are replaced (their durable copies are no longer this log's entries).
+    /// </summary>
+    public ulong DurableIndex { get; private set; }
+
+    /// <summary>The runtime reports entries up to <paramref name="index"/> durable (never beyond what is in storage).</summary>
+    public void MarkDurable(ulong index)
+    {
+        var capped = Math.Min(index, StableIndex);
+        if (capped > DurableIndex) DurableIndex = capped;
+    }
 
     /// <summary>The snapshot to send a follower that needs compacted entries.</summary>
     public SnapshotMetadata Snapshot => PendingSnapshot ?? _storage.Snapshot;
@@ -94,6 +108,7 @@ internal sealed class RaftLog
             throw new InvalidOperationException($"attempt to overwrite committed index {after} (committed {Committed})");
         if (after > LastIndex + 1)
             throw new InvalidOperationException($"gap in log: appending {after} after {LastIndex}");
+        if (after <= DurableIndex) DurableIndex = after - 1;
         var end = _unstableOffset + (ulong)_unstable.Count;
         if (after == end)
         {
@@ -199,6 +214,7 @@ internal sealed class RaftLog
         _unstable.Clear();
         _inProgress = 0;
         _unstableOffset = snapshot.Index + 1;
+        DurableIndex = Math.Min(DurableIndex, snapshot.Index);
         PendingSnapshot = snapshot;
         Committed = snapshot.Index;
     }
