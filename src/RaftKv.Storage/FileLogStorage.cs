@@ -34,6 +34,7 @@ public sealed class FileLogStorage : IRaftLogStorage
     private readonly StorageOptions _options;
     private readonly Action<string>? _warn;
     private readonly List<Segment> _segments = [];
+    private int _syncsInFlight;
     private readonly Deque<EntryLoc> _locs = new(1024);
     private readonly Deque<CachedEntry> _cache = new(1024);
     private long _cacheBytes;
@@ -264,16 +265,61 @@ public sealed class FileLogStorage : IRaftLogStorage
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">A sync started with <see cref="BeginSync"/> is not completed yet.</exception>
     public void Sync()
     {
         ThrowIfUnusable();
+        if (_syncsInFlight > 0) throw new InvalidOperationException("complete the syncs in flight before a synchronous Sync");
         Guarded(() =>
         {
             FlushBuffer();
             Active.Flush();
-            DeleteObsoleteSegments();
+            DeleteObsoleteSegments(ObsoleteBefore);
         });
     }
+
+    /// <summary>
+    /// The first half of <see cref="Sync"/>, for a caller that syncs on another thread: hands everything written so
+    /// far to the operating system and returns the device flush that makes it durable. Run
+    /// <see cref="BackgroundSync.Flush"/> on any thread, then <see cref="CompleteSync"/> on the thread that owns this
+    /// storage; complete syncs in the order they began. Writes may go on meanwhile; they are not covered by this one.
+    /// </summary>
+    public BackgroundSync BeginSync()
+    {
+        ThrowIfUnusable();
+        BackgroundSync? sync = null;
+        Guarded(() =>
+        {
+            FlushBuffer();
+            // Earlier segments were flushed when they were rolled, so the active one is all this sync must cover.
+            sync = new BackgroundSync(Active, ObsoleteBefore);
+        });
+        _syncsInFlight++;
+        return sync!;
+    }
+
+    /// <summary>
+    /// Finishes a sync begun with <see cref="BeginSync"/> after its <see cref="BackgroundSync.Flush"/> succeeded:
+    /// deletes the segments that were obsolete when it began (what made them so is durable now).
+    /// </summary>
+    public void CompleteSync(BackgroundSync sync)
+    {
+        ArgumentNullException.ThrowIfNull(sync);
+        ThrowIfUnusable();
+        if (!sync.Flushed) throw new InvalidOperationException("the sync has not been flushed");
+        _syncsInFlight--;
+        Guarded(() => DeleteObsoleteSegments(sync.ObsoleteBefore));
+    }
+
+    /// <summary>Marks the storage unusable after a background flush failed, as a failed <see cref="Sync"/> would.</summary>
+    public void FailSync(Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        _failed ??= error;
+    }
+
+    // Segments before this one hold no live entry.
+    private ulong ObsoleteBefore => _locs.Count > 0 ? _locs[0].Seq : Active.Seq;
 
     /// <inheritdoc />
     public void InstallSnapshot(SnapshotMetadata snapshot)
@@ -396,9 +442,8 @@ public sealed class FileLogStorage : IRaftLogStorage
     /// the compaction, snapshot or truncation that made them obsolete is durable before they go; each deletion is made
     /// durable before the next so that a crash always leaves a contiguous run of segments.
     /// </summary>
-    private void DeleteObsoleteSegments()
+    private void DeleteObsoleteSegments(ulong keepFrom)
     {
-        var keepFrom = _locs.Count > 0 ? _locs[0].Seq : Active.Seq;
         while (_segments.Count > 1 && _segments[0].Seq < keepFrom)
         {
             var s = _segments[0];

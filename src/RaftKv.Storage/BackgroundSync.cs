@@ -1,0 +1,44 @@
+using RaftKv.Storage.Wal;
+
+namespace RaftKv.Storage;
+
+/// <summary>
+/// A sync of <see cref="FileLogStorage"/> split off its owner's thread (see <see cref="FileLogStorage.BeginSync"/>):
+/// the device flush of the segment that was active when it began, which is the only one that can hold unflushed
+/// writes (a segment is flushed when it is rolled).
+/// </summary>
+public sealed class BackgroundSync
+{
+    private readonly Segment _segment;
+    private volatile bool _flushed;
+
+    internal BackgroundSync(Segment segment, ulong obsoleteBefore)
+    {
+        _segment = segment;
+        ObsoleteBefore = obsoleteBefore;
+    }
+
+    /// <summary>Segments before this sequence number were obsolete when the sync began.</summary>
+    internal ulong ObsoleteBefore { get; }
+
+    internal bool Flushed => _flushed;
+
+    /// <summary>
+    /// Flushes to the device (fdatasync); safe on any thread, concurrently with the owner's writes. One flush covers
+    /// every sync begun before it on the same segment, so a caller may flush only the newest of several.
+    /// </summary>
+    /// <exception cref="IOException">The device reported an error: nothing written since the last good sync is durable.</exception>
+    public void Flush()
+    {
+        Durable.FlushData(_segment.Handle);
+        _flushed = true;
+    }
+
+    /// <summary>Marks this sync as covered by a flush of a newer one (same or later segment).</summary>
+    public void CoveredBy(BackgroundSync newer)
+    {
+        ArgumentNullException.ThrowIfNull(newer);
+        if (!newer._flushed) throw new InvalidOperationException("the newer sync has not been flushed");
+        _flushed = true;
+    }
+}
