@@ -19,7 +19,7 @@ internal sealed partial class RaftLoop
             var r = _core.Propose(command);
             if (!r.Accepted) tcs.TrySetException(Refused(r));
             else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
-        });
+        }, _proposalInputs);
         return tcs.Task;
     }
 

@@ -64,6 +64,9 @@ internal sealed partial class RaftLoop
         // A snapshot from the leader may have replaced the log meanwhile; then this one is already stale.
         if (meta.Index > _storage.Snapshot.Index && meta.Index <= _storage.LastIndex && meta.Index >= _storage.FirstIndex - 1)
         {
+            // The compaction's record must be durable before the segments it obsoletes go, and inline after the
+            // background syncs.
+            DrainSyncs(report: true);
             _storage.SetSnapshot(meta);
             var compactTo = meta.Index > (ulong)_options.TrailingLogs ? meta.Index - (ulong)_options.TrailingLogs : 0;
             if (compactTo >= _storage.FirstIndex) _storage.Compact(compactTo);

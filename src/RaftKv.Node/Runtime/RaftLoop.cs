@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using RaftKv.Node.StateMachine;
 using RaftKv.Node.Transport;
 using RaftKv.Raft;
+using RaftKv.Storage;
 using RaftKv.Storage.Snapshots;
 
 namespace RaftKv.Node.Runtime;
@@ -25,6 +26,8 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly IRaftTransport _transport;
     private readonly KvStateMachine _state;
     private readonly ConcurrentQueue<Action> _inputs = new();
+    // Proposals, kept apart so a leader can hold them while its WAL flushes (see RaftLoop.Persistence.cs).
+    private readonly ConcurrentQueue<Action> _proposalInputs = new();
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private readonly Thread _thread;
     private readonly TimeSpan _tick;
@@ -70,7 +73,10 @@ internal sealed partial class RaftLoop : IDisposable
             ElectionTicks = electionTicks,
             HeartbeatTicks = heartbeatTicks,
             Applied = _state.AppliedIndex,
+            // The in-memory log has nothing to flush; only the WAL syncs in the background.
+            AsyncStorageSync = storage is FileLogStorage,
         }, storage);
+        if (storage is FileLogStorage) _syncer = new BackgroundSyncer(options.Id, OnSynced, OnSyncFailed);
         _nextSnapshotCheck = DateTime.UtcNow + options.SnapshotInterval;
         _thread = new Thread(Run) { IsBackground = true, Name = "raft-loop " + options.Id };
     }
@@ -83,10 +89,12 @@ internal sealed partial class RaftLoop : IDisposable
     public void Start() => _thread.Start();
 
     /// <summary>Queues work for the loop thread.</summary>
-    public void Post(Action action)
+    public void Post(Action action) => Post(action, _inputs);
+
+    private void Post(Action action, ConcurrentQueue<Action> queue)
     {
         if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
-        _inputs.Enqueue(action);
+        queue.Enqueue(action);
         // Setting the event takes its lock; under load thousands of posts per turn would contend on it. Only the
         // first post after the loop last looked sets it.
         if (Interlocked.Exchange(ref _wakeRequested, 1) == 0) _wake.Set();
@@ -150,6 +158,10 @@ internal sealed partial class RaftLoop : IDisposable
                     ExpireReads();
                 }
                 while (_inputs.TryDequeue(out var input)) input();
+                if (!HoldProposals)
+                {
+                    while (_proposalInputs.TryDequeue(out var proposal)) proposal();
+                }
                 while (_core.HasReady) HandleReady();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -176,11 +188,16 @@ internal sealed partial class RaftLoop : IDisposable
         if (!ReferenceEquals(_core.Config, _peersConfig)) UpdatePeers();
         foreach (var m in rd.EagerMessages) Dispatch(m);
 
+        var inline = MustSyncInline(rd);
+        // An inline sync comes after the syncs in flight, and its messages after theirs.
+        if (inline) DrainSyncs(report: false);
+
         // Committed entries that were already durable here before this Ready (below its first new entry) need not
         // wait for this Ready's fsync: applying them and answering their clients first takes one fsync off every
-        // write's latency under load. The rest are applied after the sync, as the Ready contract asks.
+        // write's latency under load. (With background syncs nothing waits: a committed entry is durable on a
+        // majority, which is what a client's acknowledgement promises.)
         var appliedEarly = 0;
-        if (rd.Snapshot is null)
+        if (inline && rd.Snapshot is null)
         {
             var durable = rd.Entries.Count > 0 ? Math.Min(rd.Entries[0].Index - 1, _storage.LastIndex) : _storage.LastIndex;
             while (appliedEarly < rd.CommittedEntries.Count && rd.CommittedEntries[appliedEarly].Index <= durable)
@@ -189,10 +206,21 @@ internal sealed partial class RaftLoop : IDisposable
         }
 
         if (rd.Snapshot is { } snap) _storage.InstallSnapshot(snap);
-        if (rd.Entries.Count > 0) _storage.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
+        if (rd.Entries.Count > 0)
+        {
+            CapInFlightSyncs(rd.Entries[0].Index);
+            _storage.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
+        }
         if (rd.HardState is { } hs) _storage.SetHardState(hs);
-        if (rd.MustSync) _storage.Sync();
-        foreach (var m in rd.Messages) Dispatch(m);
+        if (inline)
+        {
+            if (rd.MustSync) _storage.Sync();
+            foreach (var m in rd.Messages) Dispatch(m);
+        }
+        else
+        {
+            SyncInBackground(rd);
+        }
 
         if (rd.Snapshot is { } installed) RestoreSnapshot(installed);
         for (var i = appliedEarly; i < rd.CommittedEntries.Count; i++) Apply(rd.CommittedEntries[i]);
@@ -206,14 +234,21 @@ internal sealed partial class RaftLoop : IDisposable
         }
         if (rd.SoftState is { } ss) OnSoftState(ss);
         _core.Advance();
+        // Everything written so far was synced above.
+        if (inline && _syncer is not null) _core.ReportDurable(_storage.LastIndex);
 
-        // Inputs the core refuses between GetReady and Advance, reported now.
+        ReportUnreachablePeers();
+        ServeReads();
+        MaybeStartSnapshot(byInterval: false);
+    }
+
+    /// <summary>Inputs the core refuses while a Ready is outstanding, reported once it can take them.</summary>
+    private void ReportUnreachablePeers()
+    {
         foreach (var peer in _unreachable) _core.ReportUnreachable(peer);
         _unreachable.Clear();
         foreach (var peer in _failedSnapshots) _core.ReportSnapshotFailure(peer);
         _failedSnapshots.Clear();
-        ServeReads();
-        MaybeStartSnapshot(byInterval: false);
     }
 
     private void Dispatch(Message m)
@@ -316,6 +351,7 @@ internal sealed partial class RaftLoop : IDisposable
         foreach (var (r, _) in _readsWaitingForApply) r.Completion.TrySetException(error);
         _readsWaitingForApply.Clear();
         while (_inputs.TryDequeue(out _)) { }
+        while (_proposalInputs.TryDequeue(out _)) { }
     }
 
     /// <summary>True once the loop thread has ended (storage may then be closed).</summary>
@@ -326,6 +362,7 @@ internal sealed partial class RaftLoop : IDisposable
         _stopping = true;
         _wake.Set();
         if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(TimeSpan.FromSeconds(10));
+        _syncer?.Dispose();
         // A loop stuck in a write (a hung disk) still uses the event; leave it to the finalizer rather than crash it.
         if (!_thread.IsAlive) _wake.Dispose();
     }
