@@ -97,6 +97,11 @@ public sealed class FileLogStorage : IRaftLogStorage
         try
         {
             storage.Recover();
+            // What a killed process wrote may still be only in the page cache: a node that restarts treats its log as
+            // durable (and may acknowledge entries it already holds without writing), so make it so. Earlier segments
+            // were flushed when they were rolled.
+            storage._segments[^1].Dirty = true;
+            storage._segments[^1].Flush();
             return storage;
         }
         catch

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using RaftKv.Raft;
 using RaftKv.Storage;
 
@@ -10,7 +12,7 @@ namespace RaftKv.Node.Runtime;
 // of the leader's own log. A Ready that changes the term or vote or installs a snapshot is synced inline, as before.
 internal sealed partial class RaftLoop
 {
-    private sealed record InFlightSync(long Seq, BackgroundSync Sync, List<Message>? Messages, bool HasEntries)
+    private sealed record InFlightSync(long Seq, BackgroundSync Sync, List<Message>? Messages, bool HasEntries, long Started)
     {
         /// <summary>Last index written when the sync began, capped at the first entry replaced since.</summary>
         public ulong Index { get; set; }
@@ -46,17 +48,20 @@ internal sealed partial class RaftLoop
     /// <summary>Called after a Ready's writes: syncs in the background, and holds its messages until that is done.</summary>
     private void SyncInBackground(Ready rd)
     {
-        if (!rd.MustSync && _inFlight.Count == 0)
+        if (!rd.MustSync)
         {
-            // Nothing new to flush and nothing in flight: every reply may leave now.
+            // Nothing new to flush. Only a leader gets here, in a term that is durable: what it sends without writing
+            // (read index answers, TimeoutNow, refusals) depends on no write of its own, so it leaves now rather than
+            // queue behind a flush (and it costs no extra fdatasync).
             foreach (var m in rd.Messages) Dispatch(m);
             return;
         }
-        // Even a Ready with nothing to write waits for the syncs in flight: a follower acknowledging entries it
-        // already holds must not do so before they are durable.
         var sync = Wal.BeginSync();
         var seq = _nextSyncSeq++;
-        _inFlight.Enqueue(new InFlightSync(seq, sync, rd.Messages.Count > 0 ? [.. rd.Messages] : null, rd.Entries.Count > 0) { Index = _storage.LastIndex });
+        _inFlight.Enqueue(new InFlightSync(seq, sync, rd.Messages.Count > 0 ? [.. rd.Messages] : null, rd.Entries.Count > 0, Stopwatch.GetTimestamp())
+        {
+            Index = _storage.LastIndex,
+        });
         if (rd.Entries.Count > 0) _entrySyncsInFlight++;
         _syncer!.Request(sync, seq);
     }
@@ -118,6 +123,18 @@ internal sealed partial class RaftLoop
         if (any && report) _core.ReportDurable(durable);
         // Peers found unreachable while sending are reported to the core when it can take input.
         if (report) ReportUnreachablePeers();
+    }
+
+    /// <summary>
+    /// Called every tick: a flush that has taken longer than an election timeout (a hung or failing disk) makes the
+    /// loop wait for it, as an inline fsync would. Heartbeats stop, so the followers elect a leader whose disk works,
+    /// instead of this one leading on while every write waits behind the stuck flush.
+    /// </summary>
+    private void WaitForStuckSync()
+    {
+        if (!_inFlight.TryPeek(out var oldest) || Stopwatch.GetElapsedTime(oldest.Started) < _options.ElectionTimeout) return;
+        _log.LogWarning("a WAL flush has taken {Ms:0} ms; the raft loop waits for it", Stopwatch.GetElapsedTime(oldest.Started).TotalMilliseconds);
+        DrainSyncs(report: true);
     }
 
     /// <summary>Blocks until every sync in flight is done (before an inline sync, which must come after them).</summary>

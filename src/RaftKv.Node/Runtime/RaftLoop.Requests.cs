@@ -14,13 +14,15 @@ internal sealed partial class RaftLoop
     public Task<ulong> ProposeAsync(byte[] command)
     {
         var tcs = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
-        {
-            var r = _core.Propose(command);
-            if (!r.Accepted) tcs.TrySetException(Refused(r));
-            else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
-        }, _proposalInputs);
+        PostProposal(command, tcs);
         return tcs.Task;
+    }
+
+    private void Propose(byte[] command, TaskCompletionSource<ulong> tcs)
+    {
+        var r = _core.Propose(command);
+        if (!r.Accepted) tcs.TrySetException(Refused(r));
+        else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
     }
 
     /// <summary>Proposes a membership change; the task ends once it is committed and applied here.</summary>

@@ -27,7 +27,7 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly KvStateMachine _state;
     private readonly ConcurrentQueue<Action> _inputs = new();
     // Proposals, kept apart so a leader can hold them while its WAL flushes (see RaftLoop.Persistence.cs).
-    private readonly ConcurrentQueue<Action> _proposalInputs = new();
+    private readonly ConcurrentQueue<(byte[] Command, TaskCompletionSource<ulong> Completion)> _proposalInputs = new();
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private readonly Thread _thread;
     private readonly TimeSpan _tick;
@@ -89,12 +89,23 @@ internal sealed partial class RaftLoop : IDisposable
     public void Start() => _thread.Start();
 
     /// <summary>Queues work for the loop thread.</summary>
-    public void Post(Action action) => Post(action, _inputs);
-
-    private void Post(Action action, ConcurrentQueue<Action> queue)
+    public void Post(Action action)
     {
         if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
-        queue.Enqueue(action);
+        _inputs.Enqueue(action);
+        Wake();
+    }
+
+    /// <summary>Queues a proposal for the loop thread.</summary>
+    private void PostProposal(byte[] command, TaskCompletionSource<ulong> completion)
+    {
+        if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
+        _proposalInputs.Enqueue((command, completion));
+        Wake();
+    }
+
+    private void Wake()
+    {
         // Setting the event takes its lock; under load thousands of posts per turn would contend on it. Only the
         // first post after the loop last looked sets it.
         if (Interlocked.Exchange(ref _wakeRequested, 1) == 0) _wake.Set();
@@ -156,16 +167,18 @@ internal sealed partial class RaftLoop : IDisposable
                     if (nextTick < clock.Elapsed) nextTick = clock.Elapsed + _tick;
                     MaybeStartSnapshot(byInterval: true);
                     ExpireReads();
+                    WaitForStuckSync();
                 }
                 while (_inputs.TryDequeue(out var input)) input();
                 if (!HoldProposals)
                 {
-                    while (_proposalInputs.TryDequeue(out var proposal)) proposal();
+                    while (_proposalInputs.TryDequeue(out var proposal)) Propose(proposal.Command, proposal.Completion);
                 }
                 while (_core.HasReady) HandleReady();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
+                if (_stopping) break; // shutting down released a wait on the WAL sync thread
                 // A failed disk write leaves the node unable to keep its promises: stop rather than serve wrongly.
                 _log.LogCritical(e, "raft loop failed; the node stops");
                 _stopping = true;
@@ -351,7 +364,8 @@ internal sealed partial class RaftLoop : IDisposable
         foreach (var (r, _) in _readsWaitingForApply) r.Completion.TrySetException(error);
         _readsWaitingForApply.Clear();
         while (_inputs.TryDequeue(out _)) { }
-        while (_proposalInputs.TryDequeue(out _)) { }
+        // Never proposed: not applied, safe to retry.
+        while (_proposalInputs.TryDequeue(out var proposal)) proposal.Completion.TrySetException(error);
     }
 
     /// <summary>True once the loop thread has ended (storage may then be closed).</summary>
@@ -361,8 +375,9 @@ internal sealed partial class RaftLoop : IDisposable
     {
         _stopping = true;
         _wake.Set();
-        if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(TimeSpan.FromSeconds(10));
+        // Stopping the sync thread first releases a loop waiting for a flush.
         _syncer?.Dispose();
+        if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(TimeSpan.FromSeconds(10));
         // A loop stuck in a write (a hung disk) still uses the event; leave it to the finalizer rather than crash it.
         if (!_thread.IsAlive) _wake.Dispose();
     }
