@@ -5,7 +5,7 @@ namespace RaftKv.Storage.Tests;
 /// <summary>FileLogStorage.BeginSync / BackgroundSync.Flush / CompleteSync: a sync split across two threads.</summary>
 public class BackgroundSyncTests
 {
-    private static readonly StorageOptions Small = new() { SegmentSize = 4096, EntryCacheBytes = 512, WriteBufferBytes = 4096 };
+    private static readonly StorageOptions Small = Make.SmallSegments;
 
     [Fact]
     public async Task Flush_on_another_thread_then_complete_keeps_every_write()

@@ -4,7 +4,7 @@ namespace RaftKv.Storage.Tests;
 
 public class FileLogStorageTests
 {
-    private static readonly StorageOptions Small = new() { SegmentSize = 4096, EntryCacheBytes = 512, WriteBufferBytes = 4096 };
+    private static readonly StorageOptions Small = Make.SmallSegments;
 
     [Fact]
     public void Fresh_log_looks_like_a_fresh_MemoryStorage()

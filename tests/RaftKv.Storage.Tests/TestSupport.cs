@@ -49,6 +49,9 @@ internal static class Describe
 
 internal static class Make
 {
+    /// <summary>Tiny segments, cache and buffer, so a few hundred entries roll segments and read from disk.</summary>
+    public static readonly StorageOptions SmallSegments = new() { SegmentSize = 4096, EntryCacheBytes = 512, WriteBufferBytes = 4096 };
+
     public static Entry Entry(ulong index, ulong term, int size = 10, byte fill = 0) =>
         new(index, term, EntryType.Normal, Enumerable.Range(0, size).Select(i => (byte)(i + fill + (int)index)).ToArray());
 
