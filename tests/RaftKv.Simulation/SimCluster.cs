@@ -74,6 +74,7 @@ public sealed class SimCluster
         {
             foreach (var n in _nodes) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
         }
+        foreach (var n in _nodes) n.SyncedHardState = n.Disk.HardState;
         foreach (var n in _nodes) Start(n);
     }
 
@@ -151,6 +152,11 @@ public sealed class SimCluster
             // What was written but not yet synced is lost, and the messages waiting for it never leave.
             n.PendingSyncs.Clear();
             n.Disk = n.SyncedDisk!.Clone();
+        }
+        else if (_crashDisk is null)
+        {
+            // Sync mode: a hard state written without a sync (only a new commit index) is lost, the harder case.
+            n.Disk.SetHardState(n.SyncedHardState);
         }
         if (_crashDisk is not null)
         {
@@ -439,14 +445,26 @@ public sealed class SimCluster
         {
             if (hs.Commit < n.DurableCommit) Fail($"{n.Id} durable commit went back from {n.DurableCommit} to {hs.Commit}");
             n.Disk.SetHardState(hs);
-            if (syncNow) n.DurableCommit = hs.Commit;
+            if (syncNow && rd.MustSync) n.DurableCommit = hs.Commit;
             RecordCommitted(n, hs.Commit);
         }
-        n.Disk.Sync();
+        if (rd.MustSync)
+        {
+            n.Disk.Sync();
+            n.SyncedHardState = n.Disk.HardState;
+        }
         if (syncNow)
         {
             if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
             foreach (var m in rd.Messages) SendFrom(n, m);
+        }
+        else if (!rd.MustSync)
+        {
+            // Nothing that needs a flush (at most a new commit index; a later flush covers it). Its messages may
+            // still depend on writes whose flush is in progress (an acknowledgement of entries already written), so
+            // they leave with the newest flush, or at once when none is in progress.
+            if (n.PendingSyncs.Count > 0) n.PendingSyncs.Last().Messages.AddRange(rd.Messages);
+            else foreach (var m in rd.Messages) SendFrom(n, m);
         }
         else
         {
@@ -526,6 +544,7 @@ public sealed class SimCluster
             n.ConfigEntryIndexes.RemoveWhere(i => i <= compactTo);
         }
         n.Disk.Sync();
+        n.SyncedHardState = n.Disk.HardState;
         if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
         core.SnapshotTaken(meta);
     }

@@ -39,6 +39,12 @@ public sealed class SimNode(string id, IRaftLogStorage disk)
 
     public Queue<PendingSync> PendingSyncs { get; } = new();
 
+    /// <summary>
+    /// Sync mode: the hard state as of the last sync. A Ready that only moves the commit index is written without a
+    /// sync (<see cref="Ready.MustSync"/>), so a crash may or may not keep it.
+    /// </summary>
+    public HardState SyncedHardState { get; set; }
+
     /// <summary>Durable snapshot bytes matching Disk.Snapshot.</summary>
     public byte[] SnapshotData { get; set; } = [];
 

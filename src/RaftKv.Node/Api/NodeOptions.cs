@@ -30,7 +30,10 @@ public sealed record NodeOptions
     /// <summary>Base election timeout: a follower that hears no leader for a random time in [T, 2T) starts an election.</summary>
     public TimeSpan ElectionTimeout { get; init; } = TimeSpan.FromMilliseconds(1000);
 
-    /// <summary>Entries applied since the last snapshot that trigger a new one (hashicorp/raft's SnapshotThreshold).</summary>
+    /// <summary>
+    /// Entries applied since the last snapshot that trigger a new one (hashicorp/raft's SnapshotThreshold), or half the
+    /// number of keys held if that is more (so that snapshot work per write does not grow with the data).
+    /// </summary>
     public int SnapshotThreshold { get; init; } = 8192;
 
     /// <summary>Entries kept in the log behind a snapshot, so slightly lagging followers need no snapshot (TrailingLogs).</summary>

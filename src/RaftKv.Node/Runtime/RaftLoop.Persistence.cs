@@ -12,8 +12,11 @@ namespace RaftKv.Node.Runtime;
 // of the leader's own log. A Ready that changes the term or vote or installs a snapshot is synced inline, as before.
 internal sealed partial class RaftLoop
 {
-    private sealed record InFlightSync(long Seq, BackgroundSync Sync, List<Message>? Messages, bool HasEntries, long Started)
+    private sealed record InFlightSync(long Seq, BackgroundSync Sync, bool HasEntries, long Started)
     {
+        /// <summary>Messages that leave once the flush is done.</summary>
+        public List<Message>? Messages { get; set; }
+
         /// <summary>Last index written when the sync began, capped at the first entry replaced since.</summary>
         public ulong Index { get; set; }
     }
@@ -50,17 +53,19 @@ internal sealed partial class RaftLoop
     {
         if (!rd.MustSync)
         {
-            // Nothing new to flush. Only a leader gets here, in a term that is durable: what it sends without writing
-            // (read index answers, TimeoutNow, refusals) depends on no write of its own, so it leaves now rather than
-            // queue behind a flush (and it costs no extra fdatasync).
-            foreach (var m in rd.Messages) Dispatch(m);
+            // Nothing to flush (at most a new commit index, which a later flush covers). Its messages leave with the
+            // newest flush in progress, which they may depend on, or at once when there is none; either way this
+            // costs no fdatasync of its own.
+            if (_inFlight.Count > 0 && rd.Messages.Count > 0) (_inFlight.Last().Messages ??= []).AddRange(rd.Messages);
+            else foreach (var m in rd.Messages) Dispatch(m);
             return;
         }
         var sync = Wal.BeginSync();
         var seq = _nextSyncSeq++;
-        _inFlight.Enqueue(new InFlightSync(seq, sync, rd.Messages.Count > 0 ? [.. rd.Messages] : null, rd.Entries.Count > 0, Stopwatch.GetTimestamp())
+        _inFlight.Enqueue(new InFlightSync(seq, sync, rd.Entries.Count > 0, Stopwatch.GetTimestamp())
         {
             Index = _storage.LastIndex,
+            Messages = rd.Messages.Count > 0 ? [.. rd.Messages] : null,
         });
         if (rd.Entries.Count > 0) _entrySyncsInFlight++;
         _syncer!.Request(sync, seq);

@@ -152,7 +152,9 @@ internal sealed partial class RaftLoop : IDisposable
         while (!_stopping)
         {
             var wait = nextTick - clock.Elapsed;
-            if (wait > TimeSpan.Zero) _wake.Wait(wait);
+            // Rounded up: the wait counts whole milliseconds, and a shorter one would return at once, so the loop
+            // would spin through the last millisecond before every tick.
+            if (wait > TimeSpan.Zero) _wake.Wait((int)Math.Ceiling(wait.TotalMilliseconds));
             // Clear the request before the event and before draining: a post racing with this is either drained
             // below or sets the event again.
             Volatile.Write(ref _wakeRequested, 0);

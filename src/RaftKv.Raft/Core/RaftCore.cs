@@ -182,7 +182,11 @@ public sealed partial class RaftCore
         FlushBroadcasts();
         var r = _ready;
         var hs = CurrentHardState;
-        if (hs != _lastHardState) r.HardState = hs;
+        if (hs != _lastHardState)
+        {
+            r.HardState = hs;
+            r.TermOrVoteChanged = hs.Term != _lastHardState.Term || hs.VotedFor != _lastHardState.VotedFor;
+        }
         var ss = SoftState;
         if (ss != _lastSoftState) r.SoftState = ss;
         r.Snapshot = _log.PendingSnapshot;

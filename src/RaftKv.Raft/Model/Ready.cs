@@ -17,7 +17,7 @@ public readonly record struct FailedRead(ulong RequestId, string Reason, string?
 /// leader's appends, heartbeats and snapshots, and the leader counts its own copy of an entry only after Advance
 /// reports it durable (thesis §10.2.1).</item>
 /// <item>Persist <see cref="Snapshot"/> (install it into the log storage), then <see cref="Entries"/>, then
-/// <see cref="HardState"/>, and make them durable with one sync.</item>
+/// <see cref="HardState"/>, and make them durable with one sync when <see cref="MustSync"/> says so.</item>
 /// <item>Only then send <see cref="Messages"/>: they include votes and append replies, which promise that the
 /// entries and hard state above are on disk.</item>
 /// <item>Restore the state machine from <see cref="Snapshot"/> if set, then apply <see cref="CommittedEntries"/> in order.</item>
@@ -61,8 +61,16 @@ public sealed class Ready
     /// <summary>Role, leader and term, when any of them changed.</summary>
     public SoftState? SoftState { get; internal set; }
 
-    /// <summary>True when something must be made durable (entries, hard state or snapshot) before <see cref="Messages"/> leave.</summary>
-    public bool MustSync => HardState is not null || Snapshot is not null || EntriesList.Count > 0;
+    /// <summary>
+    /// True when something must be made durable (entries, a new term or vote, a snapshot) before <see cref="Messages"/>
+    /// leave. A hard state whose only change is the commit index is written but need not be synced: a commit index lost
+    /// in a crash only comes back lower, which is safe (the leader tells it again), and an fsync per commit advance would
+    /// double the syncs of a busy node (etcd's rule too).
+    /// </summary>
+    public bool MustSync => TermOrVoteChanged || Snapshot is not null || EntriesList.Count > 0;
+
+    /// <summary>True when <see cref="HardState"/> carries a new term or vote (not just a new commit index).</summary>
+    internal bool TermOrVoteChanged { get; set; }
 
     internal void Clear()
     {
@@ -73,6 +81,7 @@ public sealed class Ready
         ReadStateList.Clear();
         FailedReadList.Clear();
         HardState = null;
+        TermOrVoteChanged = false;
         Snapshot = null;
         SoftState = null;
     }

@@ -82,7 +82,7 @@ public sealed class DaemonCommandLine
 
     private readonly Option<int> _snapshotThreshold = new("--snapshot-threshold")
     {
-        Description = "Applied entries since the last snapshot that trigger a new one",
+        Description = "Applied entries since the last snapshot that trigger a new one (or half the keys held, if more)",
         DefaultValueFactory = _ => 8192,
         HelpName = "entries",
     };
