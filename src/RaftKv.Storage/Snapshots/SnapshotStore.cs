@@ -55,7 +55,9 @@ public sealed class SnapshotStore
         ArgumentNullException.ThrowIfNull(data);
         using var writer = Create(metadata);
         await data.CopyToAsync(writer.Stream, 1 << 20, cancellationToken).ConfigureAwait(false);
-        return writer.Commit();
+        // Committing syncs the file and the directory. The last read may have completed on a socket engine thread
+        // (raftkvd runs socket completions inline), which must not wait for a disk: sync on the thread pool.
+        return await Task.Run(writer.Commit, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Synchronous <see cref="ReceiveAsync"/>.</summary>
