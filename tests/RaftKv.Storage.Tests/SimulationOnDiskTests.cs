@@ -4,7 +4,8 @@ namespace RaftKv.Storage.Tests;
 
 /// <summary>
 /// The core's cluster simulator run on real files: every node's log lives in a <see cref="FileLogStorage"/> in a
-/// temp directory, and a crash closes it and reopens what reached the disk. Shows the core and the WAL fit together.
+/// temp directory, and a crash drops what the WAL still buffers (as a killed process would: an unsynced hard state
+/// with a new commit index among it) and reopens what reached the OS. Shows the core and the WAL fit together.
 /// </summary>
 public sealed class SimulationOnDiskTests
 {
@@ -23,7 +24,7 @@ public sealed class SimulationOnDiskTests
             {
                 var stats = new SimCluster(seed,
                     openDisk: id => open[id] = FileLogStorage.Open(dir.Combine(id, "wal"), options),
-                    crashDisk: id => open[id].Dispose()).Run();
+                    crashDisk: id => open[id].SimulateCrash()).Run();
                 Interlocked.Add(ref crashes, stats.Crashes);
             }
             catch (Exception e)

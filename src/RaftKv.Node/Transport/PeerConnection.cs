@@ -12,6 +12,13 @@ namespace RaftKv.Node.Transport;
 /// owns the TCP connection, connects lazily, batches queued frames into few socket writes, and reconnects with
 /// exponential backoff.
 /// </summary>
+/// <remarks>
+/// While the connection is up and the writer has nothing queued, a message is sent straight from the caller's thread
+/// (the raft loop) with one non-blocking write: waking the writer task would cost a thread switch per message, which on
+/// a small or virtualized machine costs more than the write. When the kernel takes only part of the frame (its buffer
+/// is full), the rest is handed to the writer, and everything after it queues behind it until the writer has caught up:
+/// frames never overtake each other, and the caller never waits.
+/// </remarks>
 internal sealed class PeerConnection
 {
     private readonly string _localId;
@@ -22,6 +29,17 @@ internal sealed class PeerConnection
     private readonly CancellationTokenSource _stop;
     private long _dropped;
     private volatile bool _connected;
+
+    // Direct sends (see remarks). All under _sendLock: the decision to send directly or to queue, the writer's taking
+    // of queued messages, and the hand-over of an unsent remainder must be ordered against each other.
+    private readonly Lock _sendLock = new();
+    private readonly ArrayBufferWriter<byte> _direct = new(4 << 10);
+    private Socket? _directSocket;   // the connection, while direct sends are allowed on it
+    private bool _writerActive;      // the writer holds messages it has not finished sending
+    private byte[]? _remainder;      // bytes of a direct send the kernel did not take, for the writer to send first
+
+    // Queued in place of the remainder, so the writer wakes and sends it before whatever is queued after it.
+    private static readonly Message RemainderMarker = new();
 
     public PeerConnection(string localId, byte[] hello, string peerId, string address, EndPoint endPoint, TransportOptions options, ILogger logger, CancellationToken shutdown)
     {
@@ -63,8 +81,56 @@ internal sealed class PeerConnection
 
     public bool TryEnqueue(Message message)
     {
-        if (_queue.Writer.TryWrite(message)) return true;
+        lock (_sendLock)
+        {
+            if (_directSocket is { } socket && !_writerActive && _queue.Reader.Count == 0 && TrySendDirect(socket, message)) return true;
+            if (_queue.Writer.TryWrite(message)) return true;
+        }
         Interlocked.Increment(ref _dropped);
+        return false;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="message"/> to the socket without waiting. True when it went out or its remainder was
+    /// handed to the writer; false when it could not be sent at all (then the caller queues it: the writer will find
+    /// the connection's fate).
+    /// </summary>
+    private bool TrySendDirect(Socket socket, Message message)
+    {
+        _direct.ResetWrittenCount();
+        try
+        {
+            MessageCodec.WriteFrame(message, _direct, _options.MaxFrameSize);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            return false; // the writer fails it the same way, and logs it
+        }
+        var frame = _direct.WrittenSpan;
+        int sent;
+        SocketError error;
+        try
+        {
+            sent = socket.Send(frame, SocketFlags.None, out error);
+        }
+        catch (ObjectDisposedException)
+        {
+            _directSocket = null;
+            return false;
+        }
+        if (error == SocketError.Success && sent == frame.Length) return true;
+        if (error is SocketError.Success or SocketError.WouldBlock)
+        {
+            // The kernel's buffer is full: the writer sends the rest (and waits for room, with its write timeout).
+            _remainder = frame[Math.Max(sent, 0)..].ToArray();
+            _writerActive = true;
+            if (_queue.Writer.TryWrite(RemainderMarker)) return true;
+            _remainder = null; // cannot happen: the queue was empty
+            _writerActive = false;
+        }
+        // A broken connection: stop sending directly; the message goes to the queue, and the writer's own send or its
+        // close watch ends the connection and reconnects.
+        _directSocket = null;
         return false;
     }
 
@@ -148,7 +214,10 @@ internal sealed class PeerConnection
     private void DropQueued()
     {
         var n = 0;
-        while (_queue.Reader.TryRead(out _)) n++;
+        while (_queue.Reader.TryRead(out var message))
+        {
+            if (!ReferenceEquals(message, RemainderMarker)) n++;
+        }
         if (n > 0)
         {
             Interlocked.Add(ref _dropped, n);
@@ -195,25 +264,48 @@ internal sealed class PeerConnection
         // stalling this writer (and with it the queue) forever.
         using var writeTimeout = CancellationTokenSource.CreateLinkedTokenSource(connection.Token);
         var batch = new ArrayBufferWriter<byte>(16 << 10);
+        // Direct sends must never wait: a non-blocking socket makes a full buffer a short write, not a stall. (The
+        // writer's own sends are asynchronous, which this does not change.)
+        socket.Blocking = false;
+        lock (_sendLock)
+        {
+            _writerActive = false;
+            _remainder = null;
+            _directSocket = socket;
+        }
         try
         {
             while (true)
             {
                 if (!await _queue.Reader.WaitToReadAsync(connection.Token).ConfigureAwait(false)) return;
                 batch.ResetWrittenCount();
-                while (batch.WrittenCount < _options.MaxBatchBytes && _queue.Reader.TryRead(out var message))
+                lock (_sendLock)
                 {
-                    try
+                    _writerActive = true;
+                    while (batch.WrittenCount < _options.MaxBatchBytes && _queue.Reader.TryRead(out var message))
                     {
-                        MessageCodec.WriteFrame(message, batch, _options.MaxFrameSize);
+                        if (ReferenceEquals(message, RemainderMarker))
+                        {
+                            if (_remainder is { } rest) batch.Write(rest);
+                            _remainder = null;
+                            continue;
+                        }
+                        try
+                        {
+                            MessageCodec.WriteFrame(message, batch, _options.MaxFrameSize);
+                        }
+                        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                        {
+                            Interlocked.Increment(ref _dropped);
+                            _logger.LogError("Raft transport {LocalId}: cannot send {Message} to {PeerId}: {Error}", _localId, message, PeerId, e.Message);
+                        }
                     }
-                    catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                    if (batch.WrittenCount == 0)
                     {
-                        Interlocked.Increment(ref _dropped);
-                        _logger.LogError("Raft transport {LocalId}: cannot send {Message} to {PeerId}: {Error}", _localId, message, PeerId, e.Message);
+                        if (_queue.Reader.Count == 0) _writerActive = false;
+                        continue;
                     }
                 }
-                if (batch.WrittenCount == 0) continue;
                 writeTimeout.CancelAfter(_options.WriteTimeout);
                 try
                 {
@@ -224,6 +316,11 @@ internal sealed class PeerConnection
                     throw new TimeoutException($"a write did not complete within {_options.WriteTimeout.TotalMilliseconds:0} ms; the peer is not reading");
                 }
                 writeTimeout.CancelAfter(Timeout.Infinite);
+                // Caught up: the next message may go out directly again.
+                lock (_sendLock)
+                {
+                    if (_queue.Reader.Count == 0) _writerActive = false;
+                }
                 // A batch that grew for one huge message should not stay that big for the life of the connection.
                 if (batch.Capacity > 4 * _options.MaxBatchBytes) batch = new ArrayBufferWriter<byte>(16 << 10);
             }
@@ -234,6 +331,12 @@ internal sealed class PeerConnection
         }
         finally
         {
+            // No direct send may touch the socket once it is closing.
+            lock (_sendLock)
+            {
+                _directSocket = null;
+                _remainder = null;
+            }
             await connection.CancelAsync().ConfigureAwait(false);
             TransportSockets.Close(socket);
             await watch.ConfigureAwait(false);

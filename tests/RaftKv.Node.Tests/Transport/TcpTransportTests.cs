@@ -155,6 +155,42 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order()
+    {
+        // Once connected, a message to an idle connection is written straight from the caller's thread. A burst of
+        // 24 MiB fills the kernel's buffers mid-frame: the rest of that frame and everything after it must go through
+        // the writer, in order, and afterwards direct writes must work again.
+        await using var a = await Start("a", FastOptions());
+        await using var b = await Start("b");
+        a.Transport.SetPeers(Peers(b));
+        Assert.True(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = "a", To = "b", Index = 999 }));
+        Assert.Equal(999UL, (await b.Receive()).Index);
+
+        const int count = 96;
+        var payloads = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            payloads[i] = new byte[256 << 10];
+            Random.Shared.NextBytes(payloads[i]);
+            var m = new Message { Type = MessageType.Append, From = "a", To = "b", Index = (ulong)i, Entries = new[] { new Entry((ulong)i + 1, 1, EntryType.Normal, payloads[i]) } };
+            Assert.True(a.Transport.Send(m));
+        }
+        for (var i = 0; i < count; i++)
+        {
+            var got = await b.Receive();
+            Assert.Equal((ulong)i, got.Index);
+            Assert.True(got.Entries.Span[0].Data.Span.SequenceEqual(payloads[i]), $"message {i} arrived with other bytes");
+        }
+        await WaitUntil(() => a.Transport.FindPeer("b")!.IsConnected, "the connection to stay up");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = "a", To = "b", Index = 1000UL + (ulong)i }));
+            Assert.Equal(1000UL + (ulong)i, (await b.Receive()).Index);
+        }
+        Assert.Equal(0, a.Transport.FindPeer("b")!.Dropped);
+    }
+
+    [Fact]
     public async Task Messages_flow_once_a_peer_that_was_down_starts()
     {
         var port = FreePort();
