@@ -483,8 +483,12 @@ public sealed class FileLogStorage : IRaftLogStorage
 
     // ---------------------------------------------------------------- lifecycle
 
-    /// <summary>Hands buffered records to the OS without an fsync (tests: what a process crash would leave on disk).</summary>
-    internal void FlushToOs() => Guarded(FlushBuffer);
+    /// <summary>
+    /// Hands buffered records to the OS without an fsync: they then survive a crash of this process (the page cache
+    /// keeps them), though not of the machine. raftkvd does this for a hard state that only moves the commit index,
+    /// which needs no sync; tests use it to model what a killed process leaves on disk.
+    /// </summary>
+    public void FlushToOs() => Guarded(FlushBuffer);
 
     /// <summary>Closes the files without writing the buffer or syncing: what a process crash leaves behind.</summary>
     internal void SimulateCrash()

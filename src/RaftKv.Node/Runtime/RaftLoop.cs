@@ -226,7 +226,14 @@ internal sealed partial class RaftLoop : IDisposable
             CapInFlightSyncs(rd.Entries[0].Index);
             _storage.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
         }
-        if (rd.HardState is { } hs) _storage.SetHardState(hs);
+        if (rd.HardState is { } hs)
+        {
+            _storage.SetHardState(hs);
+            // A new commit index alone is not synced (Ready.MustSync), but it is handed to the OS at once: a killed
+            // process then keeps it, and only a power loss can take it (the node restarts with an older commit index,
+            // which is safe, and serves level-none reads from that older state until the leader tells it more).
+            if (!rd.MustSync && _storage is FileLogStorage wal) wal.FlushToOs();
+        }
         if (inline)
         {
             if (rd.MustSync) _storage.Sync();
