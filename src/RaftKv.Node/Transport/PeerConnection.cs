@@ -41,6 +41,17 @@ internal sealed class PeerConnection
     // Queued in place of the remainder, so the writer wakes and sends it before whatever is queued after it.
     private static readonly Message RemainderMarker = new();
 
+    // Larger messages always go through the writer: encoding them, and copying a remainder, would hold up the raft
+    // loop (and the lock), and the direct buffer would stay that big.
+    private const int DirectSendMaxBytes = 64 << 10;
+
+    // The writer's messages, taken from the queue under the lock and encoded outside it.
+    private readonly List<Message> _taken = [];
+
+    /// <summary>Messages written directly, and how many of them the kernel took only in part (tests).</summary>
+    internal long DirectSends;
+    internal long RemaindersHandedOver;
+
     public PeerConnection(string localId, byte[] hello, string peerId, string address, EndPoint endPoint, TransportOptions options, ILogger logger, CancellationToken shutdown)
     {
         _localId = localId;
@@ -83,11 +94,22 @@ internal sealed class PeerConnection
     {
         lock (_sendLock)
         {
-            if (_directSocket is { } socket && !_writerActive && _queue.Reader.Count == 0 && TrySendDirect(socket, message)) return true;
+            if (_directSocket is { } socket && !_writerActive && _queue.Reader.Count == 0 && IsSmall(message) && TrySendDirect(socket, message)) return true;
             if (_queue.Writer.TryWrite(message)) return true;
         }
         Interlocked.Increment(ref _dropped);
         return false;
+    }
+
+    private static bool IsSmall(Message message)
+    {
+        long bytes = 0;
+        foreach (var e in message.Entries.Span)
+        {
+            bytes += e.Data.Length;
+            if (bytes > DirectSendMaxBytes) return false;
+        }
+        return true;
     }
 
     /// <summary>
@@ -118,15 +140,25 @@ internal sealed class PeerConnection
             _directSocket = null;
             return false;
         }
-        if (error == SocketError.Success && sent == frame.Length) return true;
+        if (error == SocketError.Success && sent == frame.Length)
+        {
+            DirectSends++;
+            return true;
+        }
         if (error is SocketError.Success or SocketError.WouldBlock)
         {
+            DirectSends++;
+            RemaindersHandedOver++;
             // The kernel's buffer is full: the writer sends the rest (and waits for room, with its write timeout).
             _remainder = frame[Math.Max(sent, 0)..].ToArray();
             _writerActive = true;
             if (_queue.Writer.TryWrite(RemainderMarker)) return true;
-            _remainder = null; // cannot happen: the queue was empty
-            _writerActive = false;
+            // Stop completed the queue after this write began: the connection is going away with a partial frame,
+            // which the peer discards; the message is lost like any queued at a close.
+            _remainder = null;
+            _directSocket = null;
+            Interlocked.Increment(ref _dropped);
+            return true;
         }
         // A broken connection: stop sending directly; the message goes to the queue, and the writer's own send or its
         // close watch ends the connection and reconnects.
@@ -137,6 +169,11 @@ internal sealed class PeerConnection
     /// <summary>Stops the writer and closes the connection; returns at once (await <see cref="Completion"/> to wait).</summary>
     public void Stop()
     {
+        lock (_sendLock)
+        {
+            // No direct write to a peer being removed.
+            _directSocket = null;
+        }
         _queue.Writer.TryComplete();
         try
         {
@@ -214,10 +251,8 @@ internal sealed class PeerConnection
     private void DropQueued()
     {
         var n = 0;
-        while (_queue.Reader.TryRead(out var message))
-        {
-            if (!ReferenceEquals(message, RemainderMarker)) n++;
-        }
+        // The remainder marker counts too: it stands for a message the caller was told had gone out.
+        while (_queue.Reader.TryRead(out _)) n++;
         if (n > 0)
         {
             Interlocked.Add(ref _dropped, n);
@@ -279,32 +314,49 @@ internal sealed class PeerConnection
             {
                 if (!await _queue.Reader.WaitToReadAsync(connection.Token).ConfigureAwait(false)) return;
                 batch.ResetWrittenCount();
+                byte[]? remainder = null;
+                _taken.Clear();
                 lock (_sendLock)
                 {
+                    // Only take the messages here; encoding happens outside the lock, which the raft loop also takes.
+                    // While _writerActive is set nothing is written directly, so the order holds.
                     _writerActive = true;
-                    while (batch.WrittenCount < _options.MaxBatchBytes && _queue.Reader.TryRead(out var message))
+                    var bytes = 0L;
+                    while (bytes < _options.MaxBatchBytes && _queue.Reader.TryRead(out var message))
                     {
                         if (ReferenceEquals(message, RemainderMarker))
                         {
-                            if (_remainder is { } rest) batch.Write(rest);
+                            remainder = _remainder; // always first: it was queued when the queue was empty
                             _remainder = null;
+                            bytes += remainder?.Length ?? 0;
                             continue;
                         }
-                        try
-                        {
-                            MessageCodec.WriteFrame(message, batch, _options.MaxFrameSize);
-                        }
-                        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-                        {
-                            Interlocked.Increment(ref _dropped);
-                            _logger.LogError("Raft transport {LocalId}: cannot send {Message} to {PeerId}: {Error}", _localId, message, PeerId, e.Message);
-                        }
+                        _taken.Add(message);
+                        foreach (var e in message.Entries.Span) bytes += e.Data.Length + 32;
+                        bytes += 64;
                     }
-                    if (batch.WrittenCount == 0)
+                }
+                if (remainder is not null) batch.Write(remainder);
+                foreach (var message in _taken)
+                {
+                    try
+                    {
+                        MessageCodec.WriteFrame(message, batch, _options.MaxFrameSize);
+                    }
+                    catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                    {
+                        Interlocked.Increment(ref _dropped);
+                        _logger.LogError("Raft transport {LocalId}: cannot send {Message} to {PeerId}: {Error}", _localId, message, PeerId, e.Message);
+                    }
+                }
+                _taken.Clear();
+                if (batch.WrittenCount == 0)
+                {
+                    lock (_sendLock)
                     {
                         if (_queue.Reader.Count == 0) _writerActive = false;
-                        continue;
                     }
+                    continue;
                 }
                 writeTimeout.CancelAfter(_options.WriteTimeout);
                 try
