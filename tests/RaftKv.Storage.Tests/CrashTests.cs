@@ -11,8 +11,15 @@ public class CrashTests
 {
     private static readonly StorageOptions OneSegment = new() { SegmentSize = 1 << 20, EntryCacheBytes = 1 << 20, WriteBufferBytes = 4096 };
 
-    /// <summary>The last segment's bytes after a synced prefix and an unsynced tail, and the state after each record boundary.</summary>
-    private sealed record Scenario(string SegmentPath, byte[] Bytes, long SyncedLength, List<(long End, string State)> Boundaries);
+    /// <summary>
+    /// The last segment's bytes after a synced prefix and an unsynced tail, and the state after each record boundary.
+    /// <see cref="Bytes"/> is the whole file: the records end at <see cref="DataEnd"/>, then come the zeros of the space
+    /// reserved ahead of the writes.
+    /// </summary>
+    private sealed record Scenario(string SegmentPath, byte[] Bytes, long SyncedLength, List<(long End, string State)> Boundaries)
+    {
+        public long DataEnd => Boundaries[^1].End;
+    }
 
     private static Scenario Build(TempDir dir)
     {
@@ -27,7 +34,7 @@ public class CrashTests
             s.Sync();
         }
         var path = Directory.GetFiles(dir.Path, "*.wal").Single();
-        long Length() => new FileInfo(path).Length;
+        long Length() => wal.WriteOffset;
         var boundaries = new List<(long, string)> { (Length(), Describe.State(model)) };
         void Step(Action<IRaftLogStorage> op)
         {
@@ -50,7 +57,10 @@ public class CrashTests
         Step(s => s.Append([Make.Entry(22, 3, 70)]));
         Step(s => s.Append([Make.Entry(23, 3, 5)]));
         wal.SimulateCrash();
-        return new Scenario(path, File.ReadAllBytes(path), boundaries[0].Item1, boundaries);
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(bytes.Length > boundaries[^1].Item1, "no space was reserved past the records");
+        Assert.True(bytes.AsSpan((int)boundaries[^1].Item1).IndexOfAnyExcept((byte)0) < 0, "the reserved space is not zeros");
+        return new Scenario(path, bytes, boundaries[0].Item1, boundaries);
     }
 
     private static (string? State, StorageCorruptException? Error, List<string> Warnings) Recover(TempDir dir, string path, byte[] bytes)
@@ -69,12 +79,35 @@ public class CrashTests
     }
 
     [Fact]
-    public void Cut_at_every_byte_of_the_unsynced_tail_recovers_exactly_the_complete_records()
+    public void Recovery_of_a_segment_with_reserved_space_finds_where_the_records_end()
     {
         using var dir = new TempDir();
         var sc = Build(dir);
-        Assert.Equal(sc.Bytes.Length, sc.Boundaries[^1].End);
-        for (var cut = sc.SyncedLength; cut <= sc.Bytes.Length; cut++)
+        var (state, error, warnings) = Recover(dir, sc.SegmentPath, sc.Bytes);
+        Assert.Null(error);
+        Assert.Empty(warnings);
+        Assert.Equal(sc.Boundaries[^1].State, state);
+        // New records go where the old ones end, not after the reserved zeros: a later recovery finds them.
+        string written;
+        using (var wal = FileLogStorage.Open(dir.Path, OneSegment))
+        {
+            Assert.Equal(sc.DataEnd, wal.WriteOffset);
+            wal.Append([Make.Entry(24, 3, 30)]);
+            wal.Sync();
+            written = Describe.State(wal);
+        }
+        using var again = FileLogStorage.Open(dir.Path, OneSegment);
+        Assert.Equal(written, Describe.State(again));
+        Assert.Equal(24ul, again.LastIndex);
+    }
+
+    [Fact]
+    public void Cut_at_every_byte_of_the_unsynced_tail_recovers_exactly_the_complete_records()
+    {
+        // The file ends early, as when its size was recorded but not all its data (a segment written without reserved space).
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        for (var cut = sc.SyncedLength; cut <= sc.DataEnd; cut++)
         {
             var (state, error, warnings) = Recover(dir, sc.SegmentPath, sc.Bytes[..(int)cut]);
             Assert.Null(error);
@@ -82,6 +115,30 @@ public class CrashTests
             Assert.True(expected.State == state, $"cut at {cut}: expected\n{expected.State}\ngot\n{state}");
             Assert.Equal(expected.End == cut ? 0 : 1, warnings.Count);
             Assert.Equal(expected.End, new FileInfo(sc.SegmentPath).Length); // the torn bytes are gone for good
+        }
+    }
+
+    [Fact]
+    public void Zeros_from_any_byte_of_the_unsynced_tail_on_recover_exactly_the_complete_records()
+    {
+        // Reserved space keeps the file's size; what never reached the device reads back as zeros.
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        for (var cut = sc.SyncedLength; cut <= sc.DataEnd; cut++)
+        {
+            var bytes = (byte[])sc.Bytes.Clone();
+            Array.Clear(bytes, (int)cut, bytes.Length - (int)cut);
+            var (state, error, warnings) = Recover(dir, sc.SegmentPath, bytes);
+            Assert.Null(error);
+            // The last record whose bytes are all still there: zeroing bytes that were zeros already changes nothing.
+            var expected = sc.Boundaries.Last(b => b.End <= cut || sc.Bytes.AsSpan((int)cut, (int)(b.End - cut)).IndexOfAnyExcept((byte)0) < 0);
+            Assert.True(expected.State == state, $"zeros from {cut}: expected\n{expected.State}\ngot\n{state}");
+            // A partial record is reported and cut off, unless what survived of it is zeros too (a length whose low byte is 0).
+            var torn = expected.End < cut && bytes.AsSpan((int)expected.End, (int)(cut - expected.End)).IndexOfAnyExcept((byte)0) >= 0;
+            Assert.Equal(torn ? 1 : 0, warnings.Count);
+            var after = File.ReadAllBytes(sc.SegmentPath);
+            Assert.True(after.Length >= expected.End && after.AsSpan((int)expected.End).IndexOfAnyExcept((byte)0) < 0,
+                $"zeros from {cut}: bytes of the partial record are still in the file");
         }
     }
 
@@ -106,14 +163,26 @@ public class CrashTests
         var sc = Build(dir);
         var rng = new Random(11);
         var lastRecordStart = sc.Boundaries[^2].End;
-        for (var n = 0; n < 300; n++)
+        for (var n = 0; n < 400; n++)
         {
-            // Half the flips in the unsynced tail, half anywhere.
-            var offset = n % 2 == 0 ? rng.NextInt64(sc.SyncedLength, sc.Bytes.Length) : rng.NextInt64(0, sc.Bytes.Length);
+            // A third of the flips in the unsynced tail, a third anywhere in the records, a third in the reserved zeros.
+            var offset = (n % 3) switch
+            {
+                0 => rng.NextInt64(sc.SyncedLength, sc.DataEnd),
+                1 => rng.NextInt64(0, sc.DataEnd),
+                _ => rng.NextInt64(sc.DataEnd, sc.Bytes.Length),
+            };
             var bytes = (byte[])sc.Bytes.Clone();
             bytes[offset] ^= (byte)(1 << rng.Next(8));
-            var (state, error, _) = Recover(dir, sc.SegmentPath, bytes);
-            if (offset >= lastRecordStart)
+            var (state, error, warnings) = Recover(dir, sc.SegmentPath, bytes);
+            if (offset >= sc.DataEnd)
+            {
+                // Garbage after the last record: a write torn there; every record is kept.
+                Assert.True(error is null, $"flip at {offset} (reserved space): {error?.Message}");
+                Assert.Equal(sc.Boundaries[^1].State, state);
+                Assert.Single(warnings);
+            }
+            else if (offset >= lastRecordStart)
             {
                 Assert.True(error is null, $"flip at {offset} (last record): {error?.Message}");
                 Assert.Equal(sc.Boundaries[^2].State, state);
@@ -194,8 +263,15 @@ public class CrashTests
         var frame = new byte[WalRecord.EntryFrameSize(3)];
         WalRecord.WriteEntry(frame, new Entry(60, 1, EntryType.Normal, new byte[3]));
         var last = segments[^1];
-        var at = new FileInfo(last).Length;
-        File.AppendAllBytes(last, frame);
+        long at;
+        using (var wal = FileLogStorage.Open(dir.Path, new StorageOptions { SegmentSize = 4096, WriteBufferBytes = 4096 }))
+        {
+            at = wal.WriteOffset;
+        }
+        using (var file = File.OpenHandle(last, FileMode.Open, FileAccess.Write))
+        {
+            RandomAccess.Write(file, frame, at);
+        }
         var e = Refused(dir);
         Assert.Equal((last, at), (e.FilePath, e.Offset));
         Assert.Contains("going backwards", e.Message);

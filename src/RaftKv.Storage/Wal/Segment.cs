@@ -12,14 +12,17 @@ internal sealed class Segment : IDisposable
 {
     public const string Extension = ".wal";
 
-    private Segment(string path, ulong seq, ulong firstIndex, SafeFileHandle handle, long length)
+    private Segment(string path, ulong seq, ulong firstIndex, SafeFileHandle handle, long fileSize)
     {
         FilePath = path;
         Seq = seq;
         FirstIndex = firstIndex;
         Handle = handle;
-        Length = length;
+        Length = fileSize;
+        FileSize = fileSize;
     }
+
+    private bool _cannotReserve;
 
     public string FilePath { get; }
 
@@ -29,8 +32,14 @@ internal sealed class Segment : IDisposable
 
     public SafeFileHandle Handle { get; }
 
-    /// <summary>Bytes handed to the OS (the file's size as this process sees it).</summary>
+    /// <summary>
+    /// Where the next record goes: the end of the records handed to the OS. The file may be longer, the rest zeros
+    /// reserved ahead of the writes (see <see cref="Write"/>); recovery sets this to where the records end.
+    /// </summary>
     public long Length { get; set; }
+
+    /// <summary>The file's size: <see cref="Length"/> plus the zeros reserved after it.</summary>
+    public long FileSize { get; set; }
 
     /// <summary>Written since the last flush to the device.</summary>
     public bool Dirty { get; set; }
@@ -72,9 +81,22 @@ internal sealed class Segment : IDisposable
         return OpenExisting(path, header.Seq, header.FirstIndex);
     }
 
-    public void Write(ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Writes at <see cref="Length"/>. Writes that would grow the file first reserve space for the next
+    /// <paramref name="reserveAhead"/> bytes (0: never), so that most fdatasyncs find the file's size unchanged and
+    /// need not write its inode. Where reserving is not supported the segment stops trying and simply appends.
+    /// </summary>
+    public void Write(ReadOnlySpan<byte> data, long reserveAhead)
     {
+        var end = Length + data.Length;
+        if (end > FileSize && reserveAhead > 0 && !_cannotReserve)
+        {
+            var size = Math.Max(end, FileSize + reserveAhead);
+            if (Durable.TryPreallocate(Handle, size)) FileSize = size;
+            else _cannotReserve = true;
+        }
         RandomAccess.Write(Handle, data, Length);
+        FileSize = Math.Max(FileSize, end);
         Length += data.Length;
         Dirty = true;
     }
