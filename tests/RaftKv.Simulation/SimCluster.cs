@@ -164,7 +164,7 @@ public sealed class SimCluster
             _crashDisk(n.Id);
             n.Disk = _openDisk(n.Id);
         }
-        _restartAt[n.Id] = _now + 50 + _rng.Next(400);
+        _restartAt[n.Id] = _now + (_o.QuickRestartRate > 0 && _rng.NextDouble() < _o.QuickRestartRate ? 1 + _rng.Next(10) : 50 + _rng.Next(400));
     }
 
     private void RestartDue()
@@ -469,6 +469,15 @@ public sealed class SimCluster
         else
         {
             n.PendingSyncs.Enqueue(new PendingSync(_now + _rng.Next(_o.MaxSyncDelay + 1), ((MemoryStorage)n.Disk).Clone(), [.. rd.Messages], n.Disk.LastIndex));
+        }
+
+        if (_net.Faulty && _o.CrashAfterVoteRate > 0 && rd.Messages.Any(m => m.Type == MessageType.VoteResponse && !m.Reject)
+            && _rng.NextDouble() < _o.CrashAfterVoteRate)
+        {
+            // Crash right after a vote left: it must have been durable (with a restart before the other candidates'
+            // requests arrive, a forgotten vote becomes a second vote in the same term).
+            Crash(n);
+            return;
         }
 
         // Apply.

@@ -5,7 +5,8 @@ namespace RaftKv.Simulation;
 public sealed record Envelope(Message Message, byte[]? SnapshotData);
 
 /// <summary>
-/// The simulated network: random delay (and so reordering), loss, duplication, and partitions, symmetric or one-way.
+/// The simulated network: random delay (and so reordering), now and then a very long one, loss, duplication, and
+/// partitions, symmetric or one-way.
 /// Everything is decided by the cluster's single random generator.
 /// </summary>
 public sealed class SimNetwork(Random random, SimOptions options)
@@ -27,6 +28,7 @@ public sealed class SimNetwork(Random random, SimOptions options)
         for (var i = 0; i < copies; i++)
         {
             var delay = 1 + random.Next(Faulty ? options.MaxDelay : 3);
+            if (Faulty && options.SlowMessageRate > 0 && random.NextDouble() < options.SlowMessageRate) delay += random.Next(10 * options.MaxDelay + 100);
             _queue.Enqueue(e, (now + delay, _seq++));
         }
     }

@@ -38,6 +38,18 @@ public sealed record SimOptions
     /// <summary>Longest time a background sync takes (async mode only).</summary>
     public int MaxSyncDelay { get; init; } = 10;
 
+    /// <summary>
+    /// Chance that a node crashes right after the Ready that grants a vote: the window in which a vote that was sent
+    /// but not made durable would be forgotten, letting the node vote again in the same term.
+    /// </summary>
+    public double CrashAfterVoteRate { get; init; }
+
+    /// <summary>Chance that a crashed node is back within a few time units (else 50 to 450), before its peers' messages have all arrived.</summary>
+    public double QuickRestartRate { get; init; }
+
+    /// <summary>Chance that a message takes far longer than <see cref="MaxDelay"/>, so it reaches a node that crashed and restarted meanwhile.</summary>
+    public double SlowMessageRate { get; init; }
+
     /// <summary>A varied schedule: fault rates and sizes differ from seed to seed so that many regimes are covered.</summary>
     public static SimOptions ForSeed(int seed)
     {
@@ -62,6 +74,10 @@ public sealed record SimOptions
             MaxEntriesPerMessage = r.Next(1, 16),
             AsyncStorageSync = r.NextDouble() < 0.5,
             MaxSyncDelay = r.Next(0, 30),
+            // Drawn after the others so the fields above keep their values for every seed.
+            CrashAfterVoteRate = r.NextDouble() < 0.3 ? r.NextDouble() * 0.5 : 0,
+            QuickRestartRate = r.NextDouble() * 0.5,
+            SlowMessageRate = r.NextDouble() < 0.5 ? r.NextDouble() * 0.05 : 0,
         };
     }
 }
