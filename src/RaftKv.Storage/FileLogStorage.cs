@@ -12,9 +12,9 @@ namespace RaftKv.Storage;
 /// <para>Every write method appends a record (length + CRC32C framed, see <c>WalRecord</c>) to an in-memory buffer that
 /// is handed to the OS when it fills up or at <see cref="Sync"/>; <see cref="Sync"/> then issues a single fdatasync for
 /// everything written since the previous one (group commit). Nothing is durable before <see cref="Sync"/> returns.</para>
-/// <para>Segments reserve disk space ahead of their records (<see cref="StorageOptions.PreallocateBytes"/>), so a
-/// segment file usually ends in zeros; recovery takes the first frame position from which the file holds only zeros
-/// as the end of the records.</para>
+/// <para>The active segment reserves disk space ahead of its records (<see cref="StorageOptions.PreallocateBytes"/>), so
+/// its file usually ends in zeros; recovery takes the first frame position from which the last segment holds only
+/// zeros as the end of the records. A segment is cut to its records when the next one starts.</para>
 /// <para>Overwriting entries (an <see cref="Append"/> starting at or below <see cref="LastIndex"/>) writes a truncate
 /// marker before the new entries rather than cutting the file. That is safe because replay is strictly sequential:
 /// the marker drops the old suffix exactly when it is replayed, the entries after it must then continue from the
@@ -442,6 +442,8 @@ public sealed class FileLogStorage : IRaftLogStorage
     private void Roll()
     {
         FlushBuffer();
+        // A finished segment ends exactly where its records end: only the last segment may end in reserved zeros.
+        Active.ReleaseReserved();
         Active.Flush();
         var header = new SegmentHeader(Active.Seq + 1, LastIndex + 1, _offset, _offsetTerm, HardState, Snapshot);
         _segments.Add(Segment.Create(_dir, header));
@@ -600,10 +602,11 @@ public sealed class FileLogStorage : IRaftLogStorage
                 records++;
                 continue;
             }
-            if (pos > 0 && data[pos..].IndexOfAnyExcept((byte)0) < 0)
+            if (last && pos > 0 && data[pos..].IndexOfAnyExcept((byte)0) < 0)
             {
                 // Only zeros from here on: space reserved ahead of the writes (or a tail whose blocks never reached the
-                // device, which no sync covered). The records end here; the next one is written here.
+                // device, which no sync covered). The records end here; the next one is written here. Earlier segments
+                // were cut to their records when rolled, so zeros there mean lost records and are refused below.
                 s.Length = pos;
                 break;
             }

@@ -19,7 +19,7 @@ public sealed record StorageOptions
     public int WriteBufferBytes { get; init; } = 1 << 20;
 
     /// <summary>
-    /// The WAL reserves disk space ahead of its writes in steps of this many bytes (4 MiB; never past
+    /// The WAL's active segment reserves disk space ahead of its writes in steps of this many bytes (4 MiB; never past
     /// <see cref="SegmentSize"/>), so that a sync seldom has to record a new file size as well; 0 turns it off.
     /// </summary>
     public long PreallocateBytes { get; init; } = 4L << 20;

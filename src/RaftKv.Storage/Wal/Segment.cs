@@ -84,7 +84,7 @@ internal sealed class Segment : IDisposable
     /// <summary>
     /// Writes at <see cref="Length"/>. Writes that would grow the file first reserve space for the next
     /// <paramref name="reserveAhead"/> bytes (0: never), so that most fdatasyncs find the file's size unchanged and
-    /// need not write its inode. Where reserving is not supported the segment stops trying and simply appends.
+    /// need not record a new size. Where reserving is not supported the segment stops trying and simply appends.
     /// </summary>
     public void Write(ReadOnlySpan<byte> data, long reserveAhead)
     {
@@ -98,6 +98,15 @@ internal sealed class Segment : IDisposable
         RandomAccess.Write(Handle, data, Length);
         FileSize = Math.Max(FileSize, end);
         Length += data.Length;
+        Dirty = true;
+    }
+
+    /// <summary>Cuts the file back to its records, giving back the space reserved after them (before a final flush).</summary>
+    public void ReleaseReserved()
+    {
+        if (FileSize <= Length) return;
+        RandomAccess.SetLength(Handle, Length);
+        FileSize = Length;
         Dirty = true;
     }
 
