@@ -200,6 +200,127 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(0, peer.Dropped);
     }
 
+    /// <summary>
+    /// A raft peer that answers the handshake and then reads nothing, so the sender's socket buffers fill up. Its
+    /// listener takes a small receive buffer (accepted sockets inherit it), so that happens after a few hundred KiB.
+    /// </summary>
+    private static Socket NonReadingListener()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        return listener;
+    }
+
+    private static async Task<Socket> AcceptAndStopReading(Socket listener)
+    {
+        var s = await listener.AcceptAsync(Deadline());
+        var fixedPart = new byte[Handshake.HelloFixedLength];
+        await s.ReceiveExactlyAsync(fixedPart, Deadline());
+        var rest = BinaryPrimitives.ReadUInt16LittleEndian(fixedPart.AsSpan(8)) + BinaryPrimitives.ReadUInt16LittleEndian(fixedPart.AsSpan(10));
+        await s.ReceiveExactlyAsync(new byte[rest], Deadline());
+        await s.SendAllAsync(Handshake.EncodeReply(Handshake.Accepted), Deadline());
+        return s;
+    }
+
+    /// <summary>
+    /// Once the writer is idle (a heartbeat goes out directly), sends 48 KiB appends (small enough to go directly too)
+    /// until one is only partly taken by the kernel.
+    /// </summary>
+    private static async Task SendUntilARemainderIsPending(TestNode a, PeerConnection peer)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (peer.DirectSends == 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "no direct send on the new connection");
+            Assert.True(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = "a", To = "b" }));
+            await Task.Delay(10);
+        }
+        var payload = new byte[48 << 10];
+        for (ulong i = 0; peer.RemaindersHandedOver == 0; i++)
+        {
+            Assert.True(i < 5000, "the kernel never refused part of a direct write");
+            Assert.True(a.Transport.Send(new Message { Type = MessageType.Append, From = "a", To = "b", Index = i, Entries = new[] { new Entry(i + 1, 1, EntryType.Normal, payload) } }));
+        }
+    }
+
+    [Fact]
+    public async Task A_peer_that_dies_with_part_of_a_frame_unsent_gets_a_clean_new_connection()
+    {
+        using var listener = NonReadingListener();
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        await using var a = await Start("a", FastOptions());
+        a.Transport.SetPeers(new Dictionary<string, string> { ["b"] = $"127.0.0.1:{port}" });
+        Assert.True(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = "a", To = "b" }));
+        var stuck = await AcceptAndStopReading(listener);
+        var peer = a.Transport.FindPeer("b")!;
+        await WaitUntil(() => peer.IsConnected, "the connection to the non-reading peer");
+        await SendUntilARemainderIsPending(a, peer);
+
+        // The peer dies with the unsent rest of a frame (and maybe more) waiting: reset the connection, free the port.
+        stuck.LingerState = new LingerOption(true, 0);
+        stuck.Close();
+        listener.Close();
+        await WaitUntil(() => !peer.IsConnected, "the sender to notice the reset");
+
+        // A real node takes the address: what it receives must be whole frames from the start of the new connection
+        // (a leftover piece of the old frame would make it fail to decode and drop the connection).
+        await using var b = await Start("b", listen: $"127.0.0.1:{port}");
+        var deadline = Stopwatch.StartNew();
+        Message? first = null;
+        for (var n = 10_000UL; first is null; n++)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "nothing arrived on the new connection");
+            a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = "a", To = "b", Index = n });
+            first = await b.TryReceive(100);
+        }
+        Assert.Equal(MessageType.Heartbeat, first.Type);
+        Assert.True(first.Index >= 10_000, $"a message from before the reset arrived: {first}");
+        // Direct sends work again on the new connection, and frames keep arriving whole and in order.
+        var directBefore = peer.DirectSends;
+        var next = first.Index + 1;
+        while (await b.TryReceive(200) is { } late) next = late.Index + 1; // resends that were already in flight
+        for (var k = 0; k < 50; k++)
+        {
+            var m = new Message { Type = MessageType.Append, From = "a", To = "b", Index = next + (ulong)k, Entries = new[] { new Entry(1, 1, EntryType.Normal, new byte[] { (byte)k }) } };
+            Assert.True(a.Transport.Send(m));
+            AssertSame(m, await b.Receive());
+        }
+        Assert.True(peer.DirectSends > directBefore, "no direct send on the new connection");
+    }
+
+    [Fact]
+    public async Task Removing_a_peer_with_part_of_a_frame_unsent_stops_its_writer_at_once()
+    {
+        using var listener = NonReadingListener();
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        // A write timeout far beyond the test's deadline: only Stop can end the writer's blocked send.
+        var fast = FastOptions();
+        await using var a = await Start("a", new TransportOptions
+        {
+            SendQueueCapacity = fast.SendQueueCapacity,
+            ReconnectMinDelay = fast.ReconnectMinDelay,
+            ReconnectMaxDelay = fast.ReconnectMaxDelay,
+            ShutdownTimeout = fast.ShutdownTimeout,
+            WriteTimeout = TimeSpan.FromMinutes(5),
+        });
+        a.Transport.SetPeers(new Dictionary<string, string> { ["b"] = $"127.0.0.1:{port}" });
+        Assert.True(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = "a", To = "b" }));
+        using var stuck = await AcceptAndStopReading(listener);
+        var peer = a.Transport.FindPeer("b")!;
+        await WaitUntil(() => peer.IsConnected, "the connection to the non-reading peer");
+        await SendUntilARemainderIsPending(a, peer);
+
+        a.Transport.SetPeers(new Dictionary<string, string>());
+        await peer.Completion.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.False(peer.IsConnected);
+        Assert.Null(a.Transport.FindPeer("b"));
+        // The stopped connection takes nothing more, directly or queued.
+        var directBefore = peer.DirectSends;
+        Assert.False(peer.TryEnqueue(new Message { Type = MessageType.Heartbeat, From = "a", To = "b" }));
+        Assert.Equal(directBefore, peer.DirectSends);
+    }
+
     [Fact]
     public async Task Messages_flow_once_a_peer_that_was_down_starts()
     {
