@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Node;
 using RaftKv.Server.Cli;
@@ -39,6 +40,13 @@ public static class ServerApp
         builder.Services.AddSingleton(loggerFactory ?? NullLoggerFactory.Instance);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.AddRoutingCore();
+        // Where socket completions run inline (raftkvd sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, see
+        // Program.cs), Kestrel may run the request on that same thread too rather than queue it to the pool: one thread
+        // switch less per request. Measured together with inline node completions (RaftLoop.Requests.cs).
+        if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1")
+        {
+            builder.Services.Configure<SocketTransportOptions>(sockets => sockets.UnsafePreferInlineScheduling = true);
+        }
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -10,10 +10,17 @@ internal sealed partial class RaftLoop
 {
     private readonly List<(string Target, TaskCompletionSource<string> Completion)> _leaderWaiters = [];
 
-    /// <summary>Proposes a command; the task ends with the index it was applied at.</summary>
+    // Writes and linearizable reads, the hot paths, complete inline: the loop thread runs what awaits them (in raftkvd,
+    // the rest of the HTTP request, up to the non-blocking write of its response) instead of waking a pool thread per
+    // request. Measured with wrk, 3 nodes on 2 cores, 6 interleaved runs: linearizable reads 29,800/s vs 23,100/s
+    // (leader CPU 34 vs 47 µs a read), writes unchanged, and a third fewer thread switches per write. The price is
+    // the same rule as for inline socket completions: nothing that awaits a node task may block (architecture.md).
+    private const TaskCreationOptions HotPath = TaskCreationOptions.None;
+
+    /// <summary>Proposes a command; the task ends with the index it was applied at (completed on the loop thread).</summary>
     public Task<ulong> ProposeAsync(byte[] command)
     {
-        var tcs = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tcs = new TaskCompletionSource<ulong>(HotPath);
         PostProposal(command, tcs);
         return tcs.Task;
     }
@@ -46,7 +53,7 @@ internal sealed partial class RaftLoop
     /// <summary>A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.</summary>
     public Task<string?> ReadLinearizableAsync(string key)
     {
-        var tcs = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tcs = new TaskCompletionSource<string?>(HotPath);
         Post(() =>
         {
             var id = _nextReadId++;
