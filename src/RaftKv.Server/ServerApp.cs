@@ -22,6 +22,12 @@ public static class ServerApp
     /// <summary>How far past --max-body Kestrel will read to drain a refused body (see <see cref="Build"/>).</summary>
     private const long DrainSlackBytes = 1L << 20;
 
+    /// <summary>
+    /// The .NET switch that runs socket completions on the socket engine's thread; raftkvd sets it to 1 (Program.cs),
+    /// and then requests run on that thread too.
+    /// </summary>
+    public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     /// <summary>Response header carrying the log index a write was applied at.</summary>
     public const string IndexHeader = "X-RaftKv-Index";
 
@@ -40,10 +46,10 @@ public static class ServerApp
         builder.Services.AddSingleton(loggerFactory ?? NullLoggerFactory.Instance);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.AddRoutingCore();
-        // Where socket completions run inline (raftkvd sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, see
-        // Program.cs), Kestrel may run the request on that same thread too rather than queue it to the pool: one thread
-        // switch less per request. Measured together with inline node completions (RaftLoop.Requests.cs).
-        if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1")
+        // Where socket completions run inline (raftkvd, see Program.cs), Kestrel may run the request on that same thread
+        // too rather than queue it to the pool: one thread switch less per request. Measured together with inline node
+        // completions (RaftLoop.Requests.cs).
+        if (Environment.GetEnvironmentVariable(InlineCompletionsVariable) == "1")
         {
             builder.Services.Configure<SocketTransportOptions>(sockets => sockets.UnsafePreferInlineScheduling = true);
         }

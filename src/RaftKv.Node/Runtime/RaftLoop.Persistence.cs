@@ -23,6 +23,7 @@ internal sealed partial class RaftLoop
 
     private readonly BackgroundSyncer? _syncer;
     private readonly Queue<InFlightSync> _inFlight = new();
+    private InFlightSync? _lastEnqueued; // the queue's last element whenever it is not empty (a Queue has no cheap Last)
     private long _nextSyncSeq = 1;
     private int _entrySyncsInFlight;
 
@@ -56,17 +57,18 @@ internal sealed partial class RaftLoop
             // Nothing to flush (at most a new commit index, which a later flush covers). Its messages leave with the
             // newest flush in progress, which they may depend on, or at once when there is none; either way this
             // costs no fdatasync of its own.
-            if (_inFlight.Count > 0 && rd.Messages.Count > 0) (_inFlight.Last().Messages ??= []).AddRange(rd.Messages);
+            if (_inFlight.Count > 0 && rd.Messages.Count > 0) (_lastEnqueued!.Messages ??= []).AddRange(rd.Messages);
             else foreach (var m in rd.Messages) Dispatch(m);
             return;
         }
         var sync = Wal.BeginSync();
         var seq = _nextSyncSeq++;
-        _inFlight.Enqueue(new InFlightSync(seq, sync, rd.Entries.Count > 0, Stopwatch.GetTimestamp())
+        _lastEnqueued = new InFlightSync(seq, sync, rd.Entries.Count > 0, Stopwatch.GetTimestamp())
         {
             Index = _storage.LastIndex,
             Messages = rd.Messages.Count > 0 ? [.. rd.Messages] : null,
-        });
+        };
+        _inFlight.Enqueue(_lastEnqueued);
         if (rd.Entries.Count > 0) _entrySyncsInFlight++;
         _syncer!.Request(sync, seq);
     }
@@ -146,7 +148,7 @@ internal sealed partial class RaftLoop
     private void DrainSyncs(bool report)
     {
         if (_inFlight.Count == 0) return;
-        var newest = _inFlight.Last();
+        var newest = _lastEnqueued!;
         _syncer!.WaitFor(newest.Seq);
         CompleteSyncs(newest.Seq, newest.Sync, report);
     }
