@@ -365,6 +365,9 @@ public sealed class KvNode : IKvNode
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        // With inline completions the caller may be running on the loop thread (it awaited a write, then disposes),
+        // which cannot wait for itself to stop; the storage (and the data directory's lock) would stay open.
+        if (_loop.OnLoopThread) await Task.Yield();
         _loop.Dispose();
         await _transport.DisposeAsync().ConfigureAwait(false);
         // Closing storage under a loop still writing (stuck on a hung disk) would turn a stall into corruption.

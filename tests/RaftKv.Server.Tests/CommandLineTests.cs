@@ -72,6 +72,8 @@ public sealed class CommandLineTests
         Assert.Equal("127.0.0.1:9001", node.RaftBindAddress);
         Assert.Equal("h2:8001", node.HttpAdvertiseAddress);
         Assert.Equal(TimeSpan.FromMilliseconds(250), node.RequestTimeout);
+        Assert.False(node.ForwardToLeader); // the server forwards over HTTP
+        Assert.True(node.InlineCompletions); // its handlers never block after awaiting the node
     }
 
     [Fact]

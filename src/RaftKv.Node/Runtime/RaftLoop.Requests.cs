@@ -10,12 +10,13 @@ internal sealed partial class RaftLoop
 {
     private readonly List<(string Target, TaskCompletionSource<string> Completion)> _leaderWaiters = [];
 
-    // Writes and linearizable reads, the hot paths, complete inline: the loop thread runs what awaits them (in raftkvd,
-    // the rest of the HTTP request, up to the non-blocking write of its response) instead of waking a pool thread per
-    // request. Measured with wrk, 3 nodes on 2 cores, 6 interleaved runs: linearizable reads 29,800/s vs 23,100/s
-    // (leader CPU 34 vs 47 µs a read), writes unchanged, and a third fewer thread switches per write. The price is
-    // the same rule as for inline socket completions: nothing that awaits a node task may block (architecture.md).
-    private const TaskCreationOptions HotPath = TaskCreationOptions.None;
+    // Writes and linearizable reads, the hot paths, may complete inline (NodeOptions.InlineCompletions, set by
+    // raftkvd): the loop thread then runs what awaits them (in raftkvd, the rest of the HTTP request, up to the
+    // non-blocking write of its response) instead of waking a pool thread per request. Measured with wrk, 3 nodes on
+    // 2 cores, 6 interleaved runs: linearizable reads 29,800/s vs 23,100/s (leader CPU 34 vs 47 µs a read), writes
+    // unchanged, and a third fewer thread switches per write. The price is the rule of architecture.md: nothing that
+    // awaits a node task may block. Embedding programs cannot be held to it, so it is off unless asked for.
+    private TaskCreationOptions HotPath => _options.InlineCompletions ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously;
 
     /// <summary>Proposes a command; the task ends with the index it was applied at (completed on the loop thread).</summary>
     public Task<ulong> ProposeAsync(byte[] command)

@@ -377,6 +377,9 @@ internal sealed partial class RaftLoop : IDisposable
         while (_proposalInputs.TryDequeue(out var proposal)) proposal.Completion.TrySetException(error);
     }
 
+    /// <summary>True when called on the loop thread (possible after awaiting an inline completion).</summary>
+    public bool OnLoopThread => Thread.CurrentThread == _thread;
+
     /// <summary>True once the loop thread has ended (storage may then be closed).</summary>
     public bool Stopped => !_thread.IsAlive;
 
@@ -386,7 +389,7 @@ internal sealed partial class RaftLoop : IDisposable
         _wake.Set();
         // Stopping the sync thread first releases a loop waiting for a flush.
         _syncer?.Dispose();
-        if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join(TimeSpan.FromSeconds(10));
+        if (_thread.IsAlive && !OnLoopThread) _thread.Join(TimeSpan.FromSeconds(10));
         // A loop stuck in a write (a hung disk) still uses the event; leave it to the finalizer rather than crash it.
         if (!_thread.IsAlive) _wake.Dispose();
     }

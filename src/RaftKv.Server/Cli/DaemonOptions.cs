@@ -79,6 +79,8 @@ public sealed record DaemonOptions
         RequestTimeout = RequestTimeout,
         // The server forwards at the HTTP layer (where ?redirect=true can answer 307 instead).
         ForwardToLeader = false,
+        // No HTTP handler blocks after awaiting the node (architecture.md, "Threads"), so requests finish on the loop.
+        InlineCompletions = true,
     };
 
     /// <summary>What the HTTP app needs.</summary>
