@@ -114,6 +114,9 @@ public sealed class CommandLineTests
     [InlineData("--snapshot-threshold", "0", "/d")]
     [InlineData("--snapshot-threshold", "many", "/d")]
     [InlineData("-join", "nope", "/d")]
+    [InlineData("-haddr", "localhost:0", "/d")]                // other nodes could not know the port
+    [InlineData("-raddr", ":0", "/d")]
+    [InlineData("--raft-adv-addr", "h:0", "/d")]
     [InlineData("-id")]
     [InlineData("-inmem")]                                     // no data directory
     [InlineData("/a", "/b")]

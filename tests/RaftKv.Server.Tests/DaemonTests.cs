@@ -145,4 +145,26 @@ public sealed class DaemonTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("cannot start the node: not yet", stderr.ToString());
     }
+
+    [Theory]
+    [InlineData("-haddr", "HTTP")]
+    [InlineData("-raddr", "raft")]
+    public async Task A_port_in_use_exits_1_before_the_data_directory_is_touched(string flag, string what)
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = "127.0.0.1:" + ((IPEndPoint)taken.LocalEndpoint).Port;
+        string[] args = flag == "-haddr"
+            ? ["-haddr", address, "-raddr", "127.0.0.1:" + RunningServer.FreePort(), _dataDir]
+            : ["-haddr", "127.0.0.1:" + RunningServer.FreePort(), "-raddr", address, _dataDir];
+        var started = false;
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(args, (_, _, _) => { started = true; return Task.FromResult<IKvNode>(new FakeKvNode()); },
+            TextWriter.Null, stderr, default, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        Assert.Equal(1, code);
+        Assert.False(started);
+        Assert.False(Directory.Exists(_dataDir), "the data directory was created");
+        Assert.Equal($"raftkvd: cannot listen for {what} on {address} is already in use", stderr.ToString().Trim().Split(" (")[0]);
+        Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
 }

@@ -298,9 +298,15 @@ public sealed class DaemonCommandLine
 
     private static void ValidateAddress(OptionResult result, string? address)
     {
-        if (address is not null && !HostPort.TrySplit(address, out _, out _))
+        if (address is null) return;
+        if (!HostPort.TrySplit(address, out _, out var port))
         {
             result.AddError($"{result.Option.Name}: \"{address}\" is not a host:port address");
+        }
+        else if (port == 0)
+        {
+            // The addresses go into the cluster configuration, where other nodes and forwarded requests look them up.
+            result.AddError($"{result.Option.Name}: \"{address}\" needs a fixed port (0 would pick one other nodes cannot know)");
         }
     }
 

@@ -7,7 +7,7 @@ namespace RaftKv.Server.Hosting;
 
 /// <summary>
 /// <c>raftkvd</c> from arguments to exit code: parse and check flags (exit 2 on a usage error, before anything is
-/// started), start the node, serve HTTP, join a cluster if asked and new, and stop gracefully on SIGTERM/Ctrl-C.
+/// started), check that its ports are free (exit 1, still before anything is written), start the node, serve HTTP, join a cluster if asked and new, and stop gracefully on SIGTERM/Ctrl-C.
 /// </summary>
 public static class Daemon
 {
@@ -39,6 +39,15 @@ public static class Daemon
             return UsageError;
         }
         var options = outcome.Options!;
+        // Before the data directory check, which creates the directory: a taken port leaves no trace.
+        foreach (var (what, address) in new[] { ("HTTP", options.HttpAddress), ("raft", options.RaftAddress) })
+        {
+            if (PortProbe.InUse(address) is { } taken)
+            {
+                await stderr.WriteLineAsync($"raftkvd: cannot listen for {what} on {taken}; nothing was started or written");
+                return StartFailure;
+            }
+        }
         if (DataDirectory.Validate(options.DataDirectory, options.InMemory) is { } directoryError)
         {
             await stderr.WriteLineAsync("raftkvd: " + directoryError);
