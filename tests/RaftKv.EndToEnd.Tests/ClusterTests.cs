@@ -24,8 +24,7 @@ public sealed class ClusterTests
     [Fact]
     public Task SingleNode_SetsAndGets() => Scenario(async c =>
     {
-        var n = c.Start("node0");
-        await c.WaitReadyAsync(n);
+        var n = await c.WaitReadyAsync(c.Start("node0"));
         using var set = await c.SetAsync(n, "user1", "batman");
         Assert.Equal(HttpStatusCode.OK, set.StatusCode);
         Assert.Equal("batman", await c.GetAsync(n, "user1"));

@@ -22,7 +22,7 @@ public sealed class ErrorTests
         var n = c.Start("node0", extra: ["--max-body", "1024"]);
         try
         {
-            await c.WaitReadyAsync(n);
+            n = await c.WaitReadyAsync(n);
             Uri U(string path) => new(n.BaseUri, path);
             StringContent Json(string s) => new(s, Encoding.UTF8, "application/json");
             await AssertError(await c.Http.PostAsync(U("/key"), Json("{not json")), HttpStatusCode.BadRequest);

@@ -42,13 +42,8 @@ internal sealed class RunningServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    /// <summary>A port nothing listens on right now (asked of the OS).</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A port nothing listens on right now, and that no outgoing connection will take meanwhile.</summary>
+    public static int FreePort() => RaftKv.TestSupport.FreePorts.Pick();
 
     /// <summary>Waits for a condition, polling, failing at the deadline: no bare sleeps.</summary>
     public static Task WaitUntilAsync(Func<bool> condition, string what, int timeoutMs = 10_000) =>

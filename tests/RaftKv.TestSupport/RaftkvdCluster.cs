@@ -31,8 +31,13 @@ public class RaftkvdCluster(string folder) : IDisposable
         var p = RaftkvdProcess.Start(name, DataDir(name), args, httpPort, raftPort);
         _all.Add(p);
         Nodes[name] = p;
+        if (httpPort is null && raftPort is null) _retryOnTakenPort[p] = args;
         return p;
     }
+
+    // Nodes started on picked ports, with their flags: started again on new ports if a port was taken before they bound
+    // it (raftkvd checks before writing anything, so the retry starts from the same empty data directory).
+    private readonly Dictionary<RaftkvdProcess, List<string>> _retryOnTakenPort = [];
 
     /// <summary>Restarts a stopped node on its old ports and data, without -join.</summary>
     public RaftkvdProcess Restart(string name, IEnumerable<string>? extra = null)
@@ -44,21 +49,30 @@ public class RaftkvdCluster(string folder) : IDisposable
     /// <summary>node0 founds the cluster; the others join it, as in hraftd's walkthrough.</summary>
     public async Task StartClusterAsync(int size, IEnumerable<string>? extra = null)
     {
-        var first = Start("node0", extra: extra);
-        await WaitReadyAsync(first);
+        var first = await WaitReadyAsync(Start("node0", extra: extra));
         for (var i = 1; i < size; i++) Start("node" + i, first.HttpAddress, extra);
-        foreach (var n in Nodes.Values) await WaitReadyAsync(n);
+        foreach (var n in Nodes.Values.ToList()) await WaitReadyAsync(n);
         await Eventually(async () => (await ClusterServersAsync(first)).Count == size, $"{size} servers in the configuration");
     }
 
-    public async Task WaitReadyAsync(RaftkvdProcess node, TimeSpan? timeout = null)
+    /// <summary>Waits until the node answers /readyz; returns it, or the node that replaced it after a taken port.</summary>
+    public async Task<RaftkvdProcess> WaitReadyAsync(RaftkvdProcess node, TimeSpan? timeout = null)
     {
         await Eventually(async () =>
         {
+            if (node.ExitedOnTakenPort && _retryOnTakenPort.Remove(node, out var args) && Nodes[node.Name] == node)
+            {
+                var again = RaftkvdProcess.Start(node.Name, DataDir(node.Name), args);
+                _all.Add(again);
+                Nodes[node.Name] = again;
+                _retryOnTakenPort[again] = args;
+                node = again;
+            }
             if (node.HasExited) throw new InvalidOperationException($"{node.Name} exited:\n{node.Output}");
             using var r = await Http.GetAsync(new Uri(node.BaseUri, "/readyz"));
             return r.StatusCode == HttpStatusCode.OK;
         }, $"{node.Name} ready", timeout);
+        return node;
     }
 
     public Task<JsonElement> StatsAsync(RaftkvdProcess node) => GetJsonAsync(node, "/raft/stats");

@@ -39,13 +39,14 @@ public sealed class RaftkvdProcess : IDisposable
         get { lock (_output) return _output.ToString(); }
     }
 
-    /// <summary>A port the OS says is free right now.</summary>
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    /// <summary>A free port for a raftkvd to bind a moment later (see <see cref="FreePorts"/>).</summary>
+    public static int FreePort() => FreePorts.Pick();
+
+    /// <summary>
+    /// True when the process stopped, before writing anything, because a port it was given was taken meanwhile: its
+    /// port check says so. (A bind that fails later, after the node wrote its first state, does not count.)
+    /// </summary>
+    public bool ExitedOnTakenPort => HasExited && Output.Contains("already in use (by another raftkvd, or another program); nothing was started or written", StringComparison.Ordinal);
 
     public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
 

@@ -42,9 +42,9 @@ public static class Daemon
         // Before the data directory check, which creates the directory: a taken port leaves no trace.
         foreach (var (what, address) in new[] { ("HTTP", options.HttpAddress), ("raft", options.RaftAddress) })
         {
-            if (PortProbe.InUse(address) is { } taken)
+            if (PortProbe.InUse(address) is { } problem)
             {
-                await stderr.WriteLineAsync($"raftkvd: cannot listen for {what} on {taken}; nothing was started or written");
+                await stderr.WriteLineAsync($"raftkvd: cannot listen for {what} on {address}: {problem}; nothing was started or written");
                 return StartFailure;
             }
         }

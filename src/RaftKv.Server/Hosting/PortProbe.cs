@@ -11,7 +11,7 @@ namespace RaftKv.Server.Hosting;
 /// </summary>
 internal static class PortProbe
 {
-    /// <summary>Why <paramref name="address"/> cannot be listened on, or null when it looks free.</summary>
+    /// <summary>Why nothing can listen on <paramref name="address"/>, or null when it looks free.</summary>
     /// <remarks>
     /// Only "address already in use" counts. Anything else (a name that does not resolve, an address not on this host,
     /// a privileged port) is left to the real bind, which reports it: the probe must never refuse a start that would
@@ -35,7 +35,7 @@ internal static class PortProbe
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {
-                return $"{address} is already in use (another raftkvd, or another program, listens on port {port})";
+                return $"port {port} is already in use (by another raftkvd, or another program)";
             }
             catch (SocketException)
             {
