@@ -64,6 +64,9 @@ public sealed record NodeOptions
     /// <summary>How long a client request may wait before it fails with a timeout.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Tests only: runs instead of the WAL flush on the sync thread (to make a leader's disk hang).</summary>
+    internal Action<RaftKv.Storage.BackgroundSync>? WalFlushForTests { get; init; }
+
     /// <summary>The raft address others should use.</summary>
     public string RaftAddress => RaftAdvertiseAddress ?? RaftBindAddress;
 }

@@ -15,6 +15,7 @@ internal sealed class BackgroundSyncer : IDisposable
     private readonly Thread _thread;
     private readonly Action<long, BackgroundSync> _synced;
     private readonly Action<Exception> _failed;
+    private readonly Action<BackgroundSync> _flush;
     private BackgroundSync? _newest;
     private long _requested;
     private long _done;
@@ -24,10 +25,12 @@ internal sealed class BackgroundSyncer : IDisposable
     /// <param name="name">Names the thread (the node id).</param>
     /// <param name="synced">Called on the syncer's thread after each flush, with the sequence number reached and the sync flushed.</param>
     /// <param name="failed">Called once on the syncer's thread if a flush fails; the syncer then stops.</param>
-    public BackgroundSyncer(string name, Action<long, BackgroundSync> synced, Action<Exception> failed)
+    /// <param name="flush">Replaces <see cref="BackgroundSync.Flush"/> (tests make it hang).</param>
+    public BackgroundSyncer(string name, Action<long, BackgroundSync> synced, Action<Exception> failed, Action<BackgroundSync>? flush = null)
     {
         _synced = synced;
         _failed = failed;
+        _flush = flush ?? (static s => s.Flush());
         _thread = new Thread(Run) { IsBackground = true, Name = "wal-sync " + name };
         _thread.Start();
     }
@@ -70,7 +73,7 @@ internal sealed class BackgroundSyncer : IDisposable
             }
             try
             {
-                sync.Flush();
+                _flush(sync);
             }
             catch (Exception e)
             {

@@ -76,7 +76,7 @@ internal sealed partial class RaftLoop : IDisposable
             // The in-memory log has nothing to flush; only the WAL syncs in the background.
             AsyncStorageSync = storage is FileLogStorage,
         }, storage);
-        if (storage is FileLogStorage) _syncer = new BackgroundSyncer(options.Id, OnSynced, OnSyncFailed);
+        if (storage is FileLogStorage) _syncer = new BackgroundSyncer(options.Id, OnSynced, OnSyncFailed, options.WalFlushForTests);
         _nextSnapshotCheck = DateTime.UtcNow + options.SnapshotInterval;
         _thread = new Thread(Run) { IsBackground = true, Name = "raft-loop " + options.Id };
     }
