@@ -365,9 +365,10 @@ public sealed class KvNode : IKvNode
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        // With inline completions the caller may be running on the loop thread (it awaited a write, then disposes),
-        // which cannot wait for itself to stop; the storage (and the data directory's lock) would stay open.
-        if (_loop.OnLoopThread) await Task.Yield();
+        // With inline completions the caller may be running on a loop thread (it awaited a write, then disposes). This
+        // node's loop cannot wait for itself to stop (its storage and the data directory's lock would stay open), and
+        // another node's loop must not wait for this one (up to 20 s on a hung disk): stop from the pool instead.
+        if (RaftLoop.OnAnyLoopThread) await Task.Yield();
         _loop.Dispose();
         await _transport.DisposeAsync().ConfigureAwait(false);
         // Closing storage under a loop still writing (stuck on a hung disk) would turn a stall into corruption.

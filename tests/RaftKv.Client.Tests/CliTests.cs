@@ -161,7 +161,9 @@ public sealed class CliTests(SharedCluster shared)
     [Fact]
     public async Task An_unreachable_cluster_exits_1_with_one_line()
     {
-        var run = await RaftKvBare("--endpoints", "127.0.0.1:" + RaftkvdProcess.FreePort(), "--timeout", "500ms", "set", "k", "v");
+        // The client retries refused connections until its timeout, then reports the last one. The timeout leaves room
+        // for a first attempt on a starved machine (with 500 ms, one run timed out before any attempt was refused).
+        var run = await RaftKvBare("--endpoints", "127.0.0.1:" + RaftkvdProcess.FreePort(), "--timeout", "2s", "set", "k", "v");
         Assert.Equal(1, run.ExitCode);
         Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("connection refused", run.Err);

@@ -147,13 +147,17 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Theory]
-    [InlineData("-haddr", "HTTP")]
-    [InlineData("-raddr", "raft")]
-    public async Task A_port_in_use_exits_1_before_the_data_directory_is_touched(string flag, string what)
+    [InlineData("-haddr", "HTTP", false)]
+    [InlineData("-raddr", "raft", false)]
+    [InlineData("-raddr", "raft", true)]   // held by another node's raft transport
+    [InlineData("-haddr", "HTTP", true)]
+    public async Task A_port_in_use_exits_1_before_the_data_directory_is_touched(string flag, string what, bool heldByATransport)
     {
-        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var address = "127.0.0.1:" + ((IPEndPoint)taken.LocalEndpoint).Port;
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        await using var transport = heldByATransport ? new RaftKv.Node.Transport.TcpTransport("other", "127.0.0.1:0", Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance) : null;
+        if (!heldByATransport) listener.Start();
+        var port = transport?.LocalEndPoint.Port ?? ((IPEndPoint)listener.LocalEndpoint).Port;
+        var address = "127.0.0.1:" + port;
         string[] args = flag == "-haddr"
             ? ["-haddr", address, "-raddr", "127.0.0.1:" + RunningServer.FreePort(), _dataDir]
             : ["-haddr", "127.0.0.1:" + RunningServer.FreePort(), "-raddr", address, _dataDir];
@@ -164,7 +168,7 @@ public sealed class DaemonTests : IDisposable
         Assert.Equal(1, code);
         Assert.False(started);
         Assert.False(Directory.Exists(_dataDir), "the data directory was created");
-        Assert.StartsWith($"raftkvd: cannot listen for {what} on {address}: port {((IPEndPoint)taken.LocalEndpoint).Port} is already in use", stderr.ToString());
+        Assert.StartsWith($"raftkvd: cannot listen for {what} on {address}: port {port} is already in use", stderr.ToString());
         Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 }

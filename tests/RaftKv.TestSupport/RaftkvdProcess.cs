@@ -42,11 +42,14 @@ public sealed class RaftkvdProcess : IDisposable
     /// <summary>A free port for a raftkvd to bind a moment later (see <see cref="FreePorts"/>).</summary>
     public static int FreePort() => FreePorts.Pick();
 
+    // HasExited does not wait for the output readers: the last lines may still be on their way.
+    private bool HasExitedWithAllOutput => _process.HasExited && _process.WaitForExit(5_000);
+
     /// <summary>
     /// True when the process stopped, before writing anything, because a port it was given was taken meanwhile: its
     /// port check says so. (A bind that fails later, after the node wrote its first state, does not count.)
     /// </summary>
-    public bool ExitedOnTakenPort => HasExited && Output.Contains("already in use (by another raftkvd, or another program); nothing was started or written", StringComparison.Ordinal);
+    public bool ExitedOnTakenPort => HasExitedWithAllOutput && Output.Contains("already in use (by another raftkvd, or another program); nothing was started or written", StringComparison.Ordinal);
 
     public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
 

@@ -131,6 +131,7 @@ internal sealed partial class RaftLoop : IDisposable
 
     private void Run()
     {
+        t_onAnyLoop = true;
         try
         {
             UpdatePeers();
@@ -379,6 +380,12 @@ internal sealed partial class RaftLoop : IDisposable
 
     /// <summary>True when called on the loop thread (possible after awaiting an inline completion).</summary>
     public bool OnLoopThread => Thread.CurrentThread == _thread;
+
+    [ThreadStatic]
+    private static bool t_onAnyLoop;
+
+    /// <summary>True when called on any node's loop thread in this process (where waiting for a loop would stall it).</summary>
+    public static bool OnAnyLoopThread => t_onAnyLoop;
 
     /// <summary>True once the loop thread has ended (storage may then be closed).</summary>
     public bool Stopped => !_thread.IsAlive;

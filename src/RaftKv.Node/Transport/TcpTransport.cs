@@ -81,9 +81,9 @@ public sealed partial class TcpTransport : IRaftTransport
         try
         {
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any)) _listener.DualMode = true;
-            // A restarted node must be able to bind its port while connections of its previous life sit in TIME_WAIT.
-            // (Not on Windows, where the option would let another process steal the port.)
-            if (!OperatingSystem.IsWindows()) _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT as well, which would let a second raftkvd bind the
+            // same port and take half the peers' connections. A restarted node can still bind while connections of its
+            // previous life sit in TIME_WAIT: .NET sets plain SO_REUSEADDR on every listening socket on Unix.
             _listener.Bind(endPoint);
             _listener.Listen(512);
         }

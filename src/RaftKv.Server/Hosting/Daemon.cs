@@ -40,9 +40,9 @@ public static class Daemon
         }
         var options = outcome.Options!;
         // Before the data directory check, which creates the directory: a taken port leaves no trace.
-        foreach (var (what, address) in new[] { ("HTTP", options.HttpAddress), ("raft", options.RaftAddress) })
+        foreach (var (what, address, firstOnly) in new[] { ("HTTP", options.HttpAddress, false), ("raft", options.RaftAddress, true) })
         {
-            if (PortProbe.InUse(address) is { } problem)
+            if (PortProbe.InUse(address, firstOnly) is { } problem)
             {
                 await stderr.WriteLineAsync($"raftkvd: cannot listen for {what} on {address}: {problem}; nothing was started or written");
                 return StartFailure;

@@ -42,6 +42,15 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
         Assert.Throws<FormatException>(() => new TcpTransport("a", "no-port", Log("a")));
     }
 
+    [Fact]
+    public async Task A_second_transport_cannot_bind_the_same_port()
+    {
+        // Two nodes on one port would each get some of the peers' connections (SO_REUSEPORT): the second must fail.
+        await using var first = new TcpTransport("a", "127.0.0.1:0", Log("a"));
+        var e = Assert.Throws<SocketException>(() => new TcpTransport("b", first.LocalAddress, Log("b")));
+        Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+    }
+
     [Theory]
     [InlineData("127.0.0.1:7000", "127.0.0.1", 7000)]
     [InlineData("node-1.example:7000", "node-1.example", 7000)]
