@@ -7,7 +7,8 @@ namespace RaftKv.Server.Hosting;
 
 /// <summary>
 /// <c>raftkvd</c> from arguments to exit code: parse and check flags (exit 2 on a usage error, before anything is
-/// started), check that its ports are free (exit 1, still before anything is written), start the node, serve HTTP, join a cluster if asked and new, and stop gracefully on SIGTERM/Ctrl-C.
+/// started), check that its ports are free (exit 1, still before anything is written), start the node, serve HTTP,
+/// join a cluster if asked and new, and stop gracefully on SIGTERM/Ctrl-C.
 /// </summary>
 public static class Daemon
 {
