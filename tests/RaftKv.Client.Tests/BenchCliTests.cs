@@ -132,7 +132,7 @@ public sealed class BenchCliTests(SharedCluster shared)
         var bad = await RaftKv("--endpoints", "no-port-here", "bench", "--requests", "1");
         Assert.Equal(2, bad.ExitCode);
 
-        var run = await RaftKv("--endpoints", "127.0.0.1:" + RaftkvdProcess.FreePort(), "--timeout", "500ms", "bench", "--requests", "1");
+        var run = await RaftKv("--endpoints", "127.0.0.1:" + FreePorts.Pick(), "--timeout", "500ms", "bench", "--requests", "1");
         Assert.Equal(1, run.ExitCode);
         Assert.Equal("", run.Out);
         Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));

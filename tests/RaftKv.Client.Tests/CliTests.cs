@@ -122,7 +122,7 @@ public sealed class CliTests(SharedCluster shared)
     [Fact]
     public async Task Join_and_remove_a_non_voter()
     {
-        var join = await RaftKv("join", "cli-extra", "127.0.0.1:" + RaftkvdProcess.FreePort(), "--http-addr", "127.0.0.1:1", "--non-voter");
+        var join = await RaftKv("join", "cli-extra", "127.0.0.1:" + FreePorts.Pick(), "--http-addr", "127.0.0.1:1", "--non-voter");
         Assert.Equal((0, "cli-extra joined as a non-voter\n"), (join.ExitCode, join.Out));
         using (var client = new RaftKvClient(_cluster.Endpoints.ToArray()))
         {
@@ -163,7 +163,7 @@ public sealed class CliTests(SharedCluster shared)
     {
         // The client retries refused connections until its timeout, then reports the last one. The timeout leaves room
         // for a first attempt on a starved machine (with 500 ms, one run timed out before any attempt was refused).
-        var run = await RaftKvBare("--endpoints", "127.0.0.1:" + RaftkvdProcess.FreePort(), "--timeout", "2s", "set", "k", "v");
+        var run = await RaftKvBare("--endpoints", "127.0.0.1:" + FreePorts.Pick(), "--timeout", "2s", "set", "k", "v");
         Assert.Equal(1, run.ExitCode);
         Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("connection refused", run.Err);

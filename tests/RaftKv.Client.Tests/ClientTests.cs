@@ -121,7 +121,7 @@ public sealed class ClientTests(SharedCluster shared)
     [Fact]
     public async Task A_dead_endpoint_is_skipped_after_connection_refused()
     {
-        var dead = "127.0.0.1:" + RaftkvdProcess.FreePort();
+        var dead = "127.0.0.1:" + FreePorts.Pick();
         using var client = Client([dead, .. _cluster.Endpoints]);
         await client.SetAsync("failover", "ok");
         Assert.Equal("ok", await client.GetAsync("failover"));
@@ -130,7 +130,7 @@ public sealed class ClientTests(SharedCluster shared)
     [Fact]
     public async Task An_unreachable_cluster_fails_a_write_as_not_applied_within_the_per_call_timeout()
     {
-        using var client = Client("127.0.0.1:" + RaftkvdProcess.FreePort());
+        using var client = Client("127.0.0.1:" + FreePorts.Pick());
         var clock = Stopwatch.StartNew();
         // Connection refused means the write never left: safe, so it is retried until the (overridden) timeout, and
         // reported as unavailable, not as indeterminate.

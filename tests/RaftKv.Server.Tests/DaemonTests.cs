@@ -28,7 +28,7 @@ public sealed class DaemonTests : IDisposable
         public LogCapture Logs { get; } = new();
         public CancellationTokenSource Stop { get; } = new();
         public Task<int> Exit { get; private set; } = Task.FromResult(-1);
-        public string HttpAddress { get; set; } = $"127.0.0.1:{RunningServer.FreePort()}";
+        public string HttpAddress { get; set; } = $"127.0.0.1:{FreePorts.Pick()}";
 
         public Run Start(params string[] args)
         {
@@ -92,7 +92,7 @@ public sealed class DaemonTests : IDisposable
     public async Task Fresh_node_joins_through_the_first_address_that_accepts()
     {
         await using var leader = await RunningServer.StartAsync(new FakeKvNode("leader"));
-        var unreachable = $"127.0.0.1:{RunningServer.FreePort()}";
+        var unreachable = $"127.0.0.1:{FreePorts.Pick()}";
         var run = new Run().Start("-id", "n2", "--raft-adv-addr", "r2:12000", "-join", $"{unreachable},{leader.Address}", _dataDir);
 
         await RunningServer.WaitUntilAsync(() => !leader.Node.Joins.IsEmpty, "the join to reach the leader");
@@ -159,8 +159,8 @@ public sealed class DaemonTests : IDisposable
         var port = transport?.LocalEndPoint.Port ?? ((IPEndPoint)listener.LocalEndpoint).Port;
         var address = "127.0.0.1:" + port;
         string[] args = flag == "-haddr"
-            ? ["-haddr", address, "-raddr", "127.0.0.1:" + RunningServer.FreePort(), _dataDir]
-            : ["-haddr", "127.0.0.1:" + RunningServer.FreePort(), "-raddr", address, _dataDir];
+            ? ["-haddr", address, "-raddr", "127.0.0.1:" + FreePorts.Pick(), _dataDir]
+            : ["-haddr", "127.0.0.1:" + FreePorts.Pick(), "-raddr", address, _dataDir];
         var started = false;
         var stderr = new StringWriter();
         var code = await Daemon.RunAsync(args, (_, _, _) => { started = true; return Task.FromResult<IKvNode>(new FakeKvNode()); },

@@ -175,7 +175,7 @@ public sealed class ForwardingTests
     public async Task Unreachable_leader_is_retried_until_a_reachable_one_is_known()
     {
         await using var leader = await RunningServer.StartAsync(new FakeKvNode("new-leader"));
-        var node = new FakeKvNode { Role = Role.Follower, LeaderId = "gone", LeaderHttpAddress = $"127.0.0.1:{RunningServer.FreePort()}" };
+        var node = new FakeKvNode { Role = Role.Follower, LeaderId = "gone", LeaderHttpAddress = $"127.0.0.1:{FreePorts.Pick()}" };
         var attempts = 0;
         node.Fail = op =>
         {

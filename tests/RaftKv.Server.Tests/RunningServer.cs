@@ -42,9 +42,6 @@ internal sealed class RunningServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    /// <summary>A port nothing listens on right now, and that no outgoing connection will take meanwhile.</summary>
-    public static int FreePort() => RaftKv.TestSupport.FreePorts.Pick();
-
     /// <summary>Waits for a condition, polling, failing at the deadline: no bare sleeps.</summary>
     public static Task WaitUntilAsync(Func<bool> condition, string what, int timeoutMs = 10_000) =>
         WaitUntilAsync(() => Task.FromResult(condition()), what, timeoutMs);

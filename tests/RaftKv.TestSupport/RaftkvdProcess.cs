@@ -39,9 +39,6 @@ public sealed class RaftkvdProcess : IDisposable
         get { lock (_output) return _output.ToString(); }
     }
 
-    /// <summary>A free port for a raftkvd to bind a moment later (see <see cref="FreePorts"/>).</summary>
-    public static int FreePort() => FreePorts.Pick();
-
     // HasExited does not wait for the output readers: the last lines may still be on their way.
     private bool HasExitedWithAllOutput => _process.HasExited && _process.WaitForExit(5_000);
 
@@ -56,8 +53,8 @@ public sealed class RaftkvdProcess : IDisposable
     /// <summary>Starts raftkvd with the given flags (the data dir goes last), on fresh ports unless given.</summary>
     public static RaftkvdProcess Start(string name, string dataDir, IEnumerable<string> extraArgs, int? httpPort = null, int? raftPort = null)
     {
-        var http = httpPort ?? FreePort();
-        var raft = raftPort ?? FreePort();
+        var http = httpPort ?? FreePorts.Pick();
+        var raft = raftPort ?? FreePorts.Pick();
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

@@ -101,15 +101,14 @@ internal sealed class PeerConnection
         return false;
     }
 
-    private static bool IsSmall(Message message)
+    private static bool IsSmall(Message message) => ApproximateBytes(message) <= DirectSendMaxBytes;
+
+    /// <summary>A message's encoded size, near enough to bound a direct send or a batch without encoding it.</summary>
+    private static long ApproximateBytes(Message message)
     {
-        long bytes = 0;
-        foreach (var e in message.Entries.Span)
-        {
-            bytes += e.Data.Length;
-            if (bytes > DirectSendMaxBytes) return false;
-        }
-        return true;
+        long bytes = 64; // the frame and the message's own fields
+        foreach (var e in message.Entries.Span) bytes += e.Data.Length + 32;
+        return bytes;
     }
 
     /// <summary>
@@ -332,8 +331,7 @@ internal sealed class PeerConnection
                             continue;
                         }
                         _taken.Add(message);
-                        foreach (var e in message.Entries.Span) bytes += e.Data.Length + 32;
-                        bytes += 64;
+                        bytes += ApproximateBytes(message);
                     }
                 }
                 if (remainder is not null) batch.Write(remainder);

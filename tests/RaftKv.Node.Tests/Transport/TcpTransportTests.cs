@@ -131,7 +131,7 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task A_wildcard_advertised_host_is_replaced_by_the_callers_address()
     {
-        var port = FreePort();
+        var port = FreePorts.Pick();
         await using var a = await Start("a", listen: $"127.0.0.1:{port}", advertise: $"0.0.0.0:{port}");
         await using var b = await Start("b");
         a.Transport.SetPeers(Peers(b));
@@ -333,7 +333,7 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task Messages_flow_once_a_peer_that_was_down_starts()
     {
-        var port = FreePort();
+        var port = FreePorts.Pick();
         await using var a = await Start("a");
         a.Transport.SetPeers(new Dictionary<string, string> { ["b"] = $"127.0.0.1:{port}" });
         var m = new Message { Type = MessageType.Heartbeat, From = "a", To = "b", Term = 5 };
@@ -714,7 +714,7 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
         {
             var a = await Start("a");
             var b = await Start("b");
-            a.Transport.SetPeers(new Dictionary<string, string> { ["b"] = b.Address, ["dead"] = $"127.0.0.1:{FreePort()}" });
+            a.Transport.SetPeers(new Dictionary<string, string> { ["b"] = b.Address, ["dead"] = $"127.0.0.1:{FreePorts.Pick()}" });
             b.OnSnapshot = (m, s, ct) => throw new InvalidOperationException("handler bug");
             a.Transport.Send(new Message { From = "a", To = "b" });
             a.Transport.Send(new Message { From = "a", To = "dead" });

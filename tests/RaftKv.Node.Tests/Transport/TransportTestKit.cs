@@ -104,13 +104,6 @@ internal static class TransportTestKit
         }
     }
 
-    /// <summary>A free loopback port: bound to 0 then released (the OS will not hand it out again at once).</summary>
-    public static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
 
     /// <summary>Connects a raw client to a transport's port.</summary>
     public static async Task<Socket> ConnectRaw(TcpTransport target)
