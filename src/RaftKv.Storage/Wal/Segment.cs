@@ -83,8 +83,10 @@ internal sealed class Segment : IDisposable
 
     /// <summary>
     /// Writes at <see cref="Length"/>. Writes that would grow the file first reserve space for the next
-    /// <paramref name="reserveAhead"/> bytes (0: never), so that most fdatasyncs find the file's size unchanged and
-    /// need not record a new size. Where reserving is not supported the segment stops trying and simply appends.
+    /// <paramref name="reserveAhead"/> bytes (0: never) and write zeros over it, so that most fdatasyncs find nothing
+    /// to record but the data: not a new size, and not the reserved extents turning from unwritten to written, which
+    /// fallocate alone would leave to every sync (ext4 writes the inode for it). The zeros reach the device with the
+    /// next sync, once per step. Where reserving is not supported the segment stops trying and simply appends.
     /// </summary>
     public void Write(ReadOnlySpan<byte> data, long reserveAhead)
     {
@@ -92,13 +94,28 @@ internal sealed class Segment : IDisposable
         if (end > FileSize && reserveAhead > 0 && !_cannotReserve)
         {
             var size = Math.Max(end, FileSize + reserveAhead);
-            if (Durable.TryPreallocate(Handle, size)) FileSize = size;
-            else _cannotReserve = true;
+            if (Durable.TryPreallocate(Handle, size))
+            {
+                WriteZeros(FileSize, size);
+                FileSize = size;
+            }
+            else
+            {
+                _cannotReserve = true;
+            }
         }
         RandomAccess.Write(Handle, data, Length);
         FileSize = Math.Max(FileSize, end);
         Length += data.Length;
         Dirty = true;
+    }
+
+    private static readonly byte[] s_zeros = new byte[64 << 10];
+
+    private void WriteZeros(long from, long to)
+    {
+        for (var at = from; at < to; at += s_zeros.Length)
+            RandomAccess.Write(Handle, s_zeros.AsSpan(0, (int)Math.Min(s_zeros.Length, to - at)), at);
     }
 
     /// <summary>Cuts the file back to its records, giving back the space reserved after them (before a final flush).</summary>
