@@ -13,12 +13,21 @@ namespace RaftKv.Node.Runtime;
 // then recorded and the log compacted, keeping TrailingLogs entries for followers that lag a little.
 internal sealed partial class RaftLoop
 {
+    /// <summary>
+    /// How long automatic snapshots pause after one fails (a full disk, a deleted directory). Without the pause the
+    /// count check would start another one after every write, each failing the same way and logging an error.
+    /// </summary>
+    internal static readonly TimeSpan SnapshotRetryDelay = TimeSpan.FromSeconds(10);
+
     private readonly List<TaskCompletionSource<ulong>> _snapshotWaiters = [];
+    private DateTime _snapshotRetryAt = DateTime.MinValue;
 
     private void MaybeStartSnapshot(bool byInterval, TaskCompletionSource<ulong>? manual = null)
     {
         if (manual is not null) _snapshotWaiters.Add(manual);
         if (_snapshotInProgress) return;
+        // A snapshot asked for by an operator is tried at once; automatic ones wait out the pause after a failure.
+        if (_snapshotWaiters.Count == 0 && DateTime.UtcNow < _snapshotRetryAt) return;
         var applied = _state.AppliedIndex;
         var last = _storage.Snapshot.Index;
         bool due;
@@ -61,7 +70,8 @@ internal sealed partial class RaftLoop
         _snapshotInProgress = false;
         if (error is not null)
         {
-            _log.LogError(error, "writing snapshot {Index} failed", meta.Index);
+            _snapshotRetryAt = DateTime.UtcNow + SnapshotRetryDelay;
+            _log.LogError(error, "writing snapshot {Index} failed; automatic snapshots pause for {Seconds:0} s", meta.Index, SnapshotRetryDelay.TotalSeconds);
             CompleteSnapshotWaiters(0, new NodeException(NodeErrorKind.Unavailable, "writing the snapshot failed: " + error.Message));
             return;
         }

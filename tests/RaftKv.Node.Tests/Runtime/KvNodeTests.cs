@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using RaftKv.Raft;
 
 namespace RaftKv.Node.Tests.Runtime;
@@ -34,6 +35,29 @@ public sealed class KvNodeTests
         Assert.Equal("v249", await back.GetAsync("k", ReadLevel.None));
         var s = await back.GetStatusAsync();
         Assert.True(s.LastSnapshotIndex > 0 && s.LastSnapshotIndex < s.AppliedIndex, $"snapshot {s.LastSnapshotIndex}, applied {s.AppliedIndex}");
+    }
+
+    [Fact]
+    public async Task FailingSnapshots_PauseInsteadOfRetryingAfterEveryWrite()
+    {
+        var log = new LogCapture();
+        await using var c = new NodeCluster { LoggerFactory = log, Configure = o => o with { SnapshotThreshold = 20 } };
+        var n = await c.StartAsync("n1", bootstrap: true);
+        await c.WaitForLeaderAsync();
+        // Every snapshot now fails: its temporary file cannot be created.
+        Directory.Delete(Path.Combine(c.OptionsFor("n1", false).DataDirectory, "snapshots"), recursive: true);
+
+        for (var i = 0; i < 200; i++) await n.SetAsync(Pairs(("k", "v" + i)));
+
+        // Writes go on; one snapshot was tried and failed, and no other until the pause is over.
+        Assert.Equal("v199", await n.GetAsync("k", ReadLevel.Linearizable));
+        await NodeCluster.Eventually(() => Task.FromResult(log.Lines.Any(l => l.Text.Contains("writing snapshot"))), "the failed snapshot to be logged");
+        await Task.Delay(200);
+        var failures = log.Lines.Count(l => l.Level == LogLevel.Error && l.Text.Contains("writing snapshot"));
+        Assert.Equal(1, failures);
+        // One asked for by an operator is still tried at once, and its failure reported to the caller.
+        var manual = await Assert.ThrowsAsync<NodeException>(() => n.SnapshotAsync());
+        Assert.Contains("writing the snapshot failed", manual.Message);
     }
 
     [Fact]

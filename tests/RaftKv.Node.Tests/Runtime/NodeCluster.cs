@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using RaftKv.Raft;
 
 namespace RaftKv.Node.Tests.Runtime;
@@ -10,6 +11,9 @@ internal sealed class NodeCluster : IAsyncDisposable
     public InProcessNetwork Network { get; } = new();
     public Dictionary<string, KvNode> Nodes { get; } = [];
     public Func<NodeOptions, NodeOptions> Configure { get; init; } = o => o;
+
+    /// <summary>Where the nodes log (nowhere by default).</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     public NodeOptions OptionsFor(string id, bool bootstrap) => Configure(new NodeOptions
     {
@@ -27,7 +31,7 @@ internal sealed class NodeCluster : IAsyncDisposable
     public async Task<KvNode> StartAsync(string id, bool bootstrap = false)
     {
         var options = OptionsFor(id, bootstrap);
-        var node = await KvNode.StartAsync(options, null, _ => Network.Transport(options.RaftAddress), CancellationToken.None);
+        var node = await KvNode.StartAsync(options, LoggerFactory, _ => Network.Transport(options.RaftAddress), CancellationToken.None);
         Nodes[id] = node;
         return node;
     }
