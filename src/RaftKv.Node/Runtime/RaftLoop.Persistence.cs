@@ -26,6 +26,9 @@ internal sealed partial class RaftLoop
     private InFlightSync? _lastEnqueued; // the queue's last element whenever it is not empty (a Queue has no cheap Last)
     private long _nextSyncSeq = 1;
     private int _entrySyncsInFlight;
+    // HoldProposals as last set by the loop, for the threads that post proposals: while it is true a new proposal does
+    // not wake the loop, which could do nothing with it but go back to sleep.
+    private volatile bool _proposalsHeld;
 
     /// <summary>
     /// New proposals wait while the leader's last entries are flushing: they gather into one batch (one write, one
@@ -33,6 +36,15 @@ internal sealed partial class RaftLoop
     /// and reads are still handled at once.
     /// </summary>
     private bool HoldProposals => _entrySyncsInFlight > 0;
+
+    private void EntrySyncsChanged(int by)
+    {
+        _entrySyncsInFlight += by;
+        _proposalsHeld = _entrySyncsInFlight > 0;
+        // Pairs with the barrier in PostProposal: either the poster sees the hold lifted and wakes the loop, or the loop,
+        // checking the queue after this, sees the proposal (RaftLoop.Run checks before it waits).
+        Interlocked.MemoryBarrier();
+    }
 
     private FileLogStorage Wal => (FileLogStorage)_storage;
 
@@ -69,7 +81,7 @@ internal sealed partial class RaftLoop
             Messages = rd.Messages.Count > 0 ? [.. rd.Messages] : null,
         };
         _inFlight.Enqueue(_lastEnqueued);
-        if (rd.Entries.Count > 0) _entrySyncsInFlight++;
+        if (rd.Entries.Count > 0) EntrySyncsChanged(+1);
         _syncer!.Request(sync, seq);
     }
 
@@ -117,7 +129,7 @@ internal sealed partial class RaftLoop
         while (_inFlight.TryPeek(out var s) && s.Seq <= seq)
         {
             _inFlight.Dequeue();
-            if (s.HasEntries) _entrySyncsInFlight--;
+            if (s.HasEntries) EntrySyncsChanged(-1);
             if (!ReferenceEquals(s.Sync, flushed)) s.Sync.CoveredBy(flushed);
             Wal.CompleteSync(s.Sync);
             if (s.Messages is not null)

@@ -101,7 +101,9 @@ internal sealed partial class RaftLoop : IDisposable
     {
         if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
         _proposalInputs.Enqueue((command, completion));
-        Wake();
+        // See EntrySyncsChanged: a held proposal is taken when the flush holding it completes, which wakes the loop.
+        Interlocked.MemoryBarrier();
+        if (!_proposalsHeld) Wake();
     }
 
     private void Wake()
@@ -154,8 +156,10 @@ internal sealed partial class RaftLoop : IDisposable
         {
             var wait = nextTick - clock.Elapsed;
             // Rounded up: the wait counts whole milliseconds, and a shorter one would return at once, so the loop
-            // would spin through the last millisecond before every tick.
-            if (wait > TimeSpan.Zero) _wake.Wait((int)Math.Ceiling(wait.TotalMilliseconds));
+            // would spin through the last millisecond before every tick. Proposals that came while they were held and
+            // are free to go now did not wake the loop: take them first.
+            var proposalsReady = !HoldProposals && !_proposalInputs.IsEmpty;
+            if (wait > TimeSpan.Zero && !proposalsReady) _wake.Wait((int)Math.Ceiling(wait.TotalMilliseconds));
             // Clear the request before the event and before draining: a post racing with this is either drained
             // below or sets the event again.
             Volatile.Write(ref _wakeRequested, 0);
