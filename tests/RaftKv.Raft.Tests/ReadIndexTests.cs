@@ -28,6 +28,59 @@ public sealed class ReadIndexTests
     }
 
     [Fact]
+    public void ReadsArrivingWhileARoundIsUnanswered_ShareTheNextRound()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Propose("n1", "x");
+        c.Settle();
+        var leader = c["n1"];
+
+        // Round 1 goes out and is not answered yet.
+        leader.ReadIndex(1);
+        var node = c.Nodes["n1"];
+        Assert.True(c.HandleReady("n1"));
+        var round1 = c.InFlight.Where(m => m.Type == MessageType.Heartbeat).ToList();
+        Assert.Equal(2, round1.Count);
+        c.InFlight.Clear();
+
+        // Reads arriving meanwhile, over several Readies, wait: no second round while the first is in flight.
+        for (ulong id = 2; id <= 4; id++)
+        {
+            leader.ReadIndex(id);
+            c.HandleReady("n1");
+        }
+        Assert.DoesNotContain(c.InFlight, m => m.Type == MessageType.Heartbeat);
+        Assert.False(leader.HasReady);
+
+        // Round 1 answered: read 1 is served, and one round goes out for reads 2-4 together.
+        foreach (var m in round1) c.InFlight.Add(m);
+        c.Settle();
+        Assert.Equal([1UL, 2UL, 3UL, 4UL], node.ReadStates.Select(r => r.RequestId).Order());
+        var rounds = c.Sent.Where(m => m.Type == MessageType.Heartbeat && m.From == "n1" && m.Context > 0).Select(m => m.Context).Distinct().ToList();
+        Assert.Equal(2, rounds.Count);
+    }
+
+    [Fact]
+    public void ARoundWhoseAnswersAreLost_IsAnsweredThroughThePeriodicHeartbeat()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Propose("n1", "x");
+        c.Settle();
+        c.Drop = m => m.Type == MessageType.HeartbeatResponse;
+        c["n1"].ReadIndex(1);
+        c.Settle();
+        c["n1"].ReadIndex(2);
+        c.Settle();
+        Assert.Empty(c.Nodes["n1"].ReadStates);
+
+        c.Drop = null;
+        c.Tick(10); // past a heartbeat interval: the heartbeat carries round 1, whose answers release read 1 and start round 2
+        Assert.Equal([1UL, 2UL], c.Nodes["n1"].ReadStates.Select(r => r.RequestId).Order());
+    }
+
+    [Fact]
     public void Thesis6_4_NewLeaderServesNoReadBeforeItsNoOpCommits()
     {
         var c = new TestCluster(3);

@@ -14,7 +14,7 @@ public sealed partial class RaftCore
     /// Asks for a read index for request <paramref name="requestId"/>. The answer comes in a later Ready: a
     /// <see cref="ReadState"/> (serve the read once that index is applied) or a <see cref="FailedRead"/>. A follower
     /// asks its leader; a leader confirms it still leads with one heartbeat round shared by all reads that arrived
-    /// since the previous Ready, and serves none before its term's first entry is committed.
+    /// while the previous round was being answered, and serves none before its term's first entry is committed.
     /// </summary>
     public void ReadIndex(ulong requestId)
     {

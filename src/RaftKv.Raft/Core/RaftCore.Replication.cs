@@ -237,7 +237,8 @@ public sealed partial class RaftCore
 
     /// <summary>
     /// Sends what accumulated since the last Ready: one Append per follower carrying every proposal that arrived
-    /// (and the new commit index), and one heartbeat round for the reads that arrived.
+    /// (and the new commit index), and one heartbeat round for the reads that arrived, unless the last round is still
+    /// unanswered (then they wait for it and share the next).
     /// </summary>
     private void FlushBroadcasts()
     {
@@ -258,7 +259,7 @@ public sealed partial class RaftCore
             }
             _broadcastPending = _commitBroadcastPending = false;
         }
-        if (_reads.RoundNeeded)
+        if (_reads.RoundDue)
         {
             BroadcastHeartbeat(_reads.StartRound());
             ReleaseReads();

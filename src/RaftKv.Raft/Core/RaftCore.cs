@@ -162,7 +162,7 @@ public sealed partial class RaftCore
         get
         {
             if (_readyOutstanding) return false;
-            if (Role == Role.Leader && (_broadcastPending || _commitBroadcastPending || _reads.RoundNeeded)) return true;
+            if (Role == Role.Leader && (_broadcastPending || _commitBroadcastPending || _reads.RoundDue)) return true;
             if (_ready.MessageList.Count > 0 || _ready.EagerList.Count > 0 || _ready.ReadStateList.Count > 0 || _ready.FailedReadList.Count > 0) return true;
             if (_log.HasUnstable || _log.PendingSnapshot is not null || _log.HasNextCommitted) return true;
             if (CurrentHardState != _lastHardState) return true;

@@ -2,8 +2,9 @@ namespace RaftKv.Raft;
 
 /// <summary>
 /// The leader's pending ReadIndex requests (thesis §6.4). Each read records the commit index when it arrived and
-/// waits for a heartbeat round, sent after it arrived, that a quorum has answered. Every read that arrives between
-/// two Ready calls shares one round, so a thousand reads cost one heartbeat per follower.
+/// waits for a heartbeat round, sent after it arrived, that a quorum has answered. One round is in flight at a time:
+/// every read that arrives while one is answered shares the next, so a thousand reads cost one heartbeat per
+/// follower, and a busy leader sends rounds as fast as the followers answer rather than one per Ready.
 /// </summary>
 internal sealed class ReadIndexQueue
 {
@@ -18,6 +19,15 @@ internal sealed class ReadIndexQueue
 
     /// <summary>Reads arrived that no round sent so far can confirm.</summary>
     public bool RoundNeeded { get; private set; }
+
+    // The highest round a quorum has answered.
+    private ulong _confirmed;
+
+    /// <summary>
+    /// A round should be sent now: reads need one and the last one sent has been answered. (A round whose heartbeats
+    /// or answers are lost is answered through the periodic heartbeats, which carry the latest round number.)
+    /// </summary>
+    public bool RoundDue => RoundNeeded && _confirmed >= Round;
 
     public int Count => _confirming.Count + _beforeFirstCommit.Count;
 
@@ -57,7 +67,6 @@ internal sealed class ReadIndexQueue
     /// </summary>
     public void Release(string self, ClusterConfig config, List<PendingRead> released)
     {
-        if (_confirming.Count == 0) return;
         var voters = config.Voters;
         if (voters.Length == 0) return;
         Span<ulong> rounds = voters.Length <= 64 ? stackalloc ulong[voters.Length] : new ulong[voters.Length];
@@ -69,6 +78,7 @@ internal sealed class ReadIndexQueue
         rounds.Sort();
         // The quorum-th highest round answered.
         var confirmed = rounds[voters.Length - config.Quorum];
+        if (confirmed > _confirmed) _confirmed = confirmed;
         while (_confirming.Count > 0 && _confirming.Peek().Round <= confirmed)
             released.Add(_confirming.Dequeue());
     }
@@ -82,6 +92,8 @@ internal sealed class ReadIndexQueue
         _beforeFirstCommit.Clear();
         _acks.Clear();
         RoundNeeded = false;
+        // Nothing is in flight any more: the next leadership's first reads start a round at once.
+        _confirmed = Round;
         return all;
     }
 }
