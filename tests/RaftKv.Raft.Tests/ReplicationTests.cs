@@ -107,6 +107,40 @@ public sealed class ReplicationTests
     }
 
     [Fact]
+    public void DeferredCommitIndex_TravelsWithTheNextBatch_OrAloneOnceTheDeferralEnds()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Propose("n1", "x");
+        c.Settle();
+        var leader = c["n1"];
+        leader.DeferCommitOnlyAppends = true;
+        c.Sent.Clear();
+
+        // y commits, but no Append goes out just to say so.
+        c.Propose("n1", "y");
+        c.Settle();
+        var yIndex = leader.CommitIndex;
+        Assert.DoesNotContain(c.Sent, m => m.Type == MessageType.Append && m.Entries.Length == 0);
+        Assert.All(new[] { "n2", "n3" }, id => Assert.True(c[id].CommitIndex < yIndex, $"{id} was told of the commit"));
+
+        // The next batch's Appends carry it.
+        c.Propose("n1", "z");
+        c.Settle();
+        Assert.All(new[] { "n2", "n3" }, id => Assert.True(c[id].CommitIndex >= yIndex, $"{id} still does not know y committed"));
+        Assert.DoesNotContain(c.Sent, m => m.Type == MessageType.Append && m.Entries.Length == 0);
+
+        // z's own commit is deferred; once the deferral ends it goes out alone.
+        var zIndex = leader.CommitIndex;
+        Assert.True(c["n2"].CommitIndex < zIndex);
+        leader.DeferCommitOnlyAppends = false;
+        Assert.True(leader.HasReady);
+        c.Settle();
+        Assert.All(new[] { "n2", "n3" }, id => Assert.Equal(zIndex, c[id].CommitIndex));
+        Assert.Contains(c.Sent, m => m.Type == MessageType.Append && m.Entries.Length == 0 && m.Commit == zIndex);
+    }
+
+    [Fact]
     public void Thesis10_2_1_LeaderCountsItsOwnEntryOnlyOnceDurable()
     {
         var c = new TestCluster(1);

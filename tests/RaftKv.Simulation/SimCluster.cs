@@ -387,6 +387,7 @@ public sealed class SimCluster
             foreach (var m in p.Messages) SendFrom(n, m);
             if (report) n.Core!.ReportDurable(p.Index);
         }
+        if (n.Core is { } core) core.DeferCommitOnlyAppends = n.PendingSyncs.Count > 0;
     }
 
     private void SendFrom(SimNode n, Message m)
@@ -469,6 +470,7 @@ public sealed class SimCluster
         else
         {
             n.PendingSyncs.Enqueue(new PendingSync(_now + _rng.Next(_o.MaxSyncDelay + 1), ((MemoryStorage)n.Disk).Clone(), [.. rd.Messages], n.Disk.LastIndex));
+            core.DeferCommitOnlyAppends = true; // as raftkvd, while a flush is in flight
         }
 
         if (_net.Faulty && _o.CrashAfterVoteRate > 0 && rd.Messages.Any(m => m.Type == MessageType.VoteResponse && !m.Reject)

@@ -41,6 +41,8 @@ internal sealed partial class RaftLoop
     {
         _entrySyncsInFlight += by;
         _proposalsHeld = _entrySyncsInFlight > 0;
+        // The held proposals' Appends will carry the commit index: no need to send it alone meanwhile.
+        _core.DeferCommitOnlyAppends = _proposalsHeld;
         // Pairs with the barrier in PostProposal: either the poster sees the hold lifted and wakes the loop, or the loop,
         // checking the queue after this, sees the proposal (RaftLoop.Run checks before it waits).
         Interlocked.MemoryBarrier();

@@ -237,7 +237,7 @@ public sealed partial class RaftCore
 
     /// <summary>
     /// Sends what accumulated since the last Ready: one Append per follower carrying every proposal that arrived
-    /// (and the new commit index), and one heartbeat round for the reads that arrived, unless the last round is still
+    /// (and the new commit index, alone if need be unless <see cref="DeferCommitOnlyAppends"/>), and one heartbeat round for the reads that arrived, unless the last round is still
     /// unanswered (then they wait for it and share the next).
     /// </summary>
     private void FlushBroadcasts()
@@ -247,17 +247,26 @@ public sealed partial class RaftCore
             _broadcastPending = _commitBroadcastPending = false;
             return;
         }
-        if (_broadcastPending || _commitBroadcastPending)
+        var commitOnly = _commitBroadcastPending && !DeferCommitOnlyAppends;
+        if (_broadcastPending || commitOnly)
         {
+            var everyoneTold = true;
             foreach (var id in _progress.Keys)
             {
                 if (id == Id) continue;
-                if (SendAppend(id, sendIfEmpty: _commitBroadcastPending))
+                if (SendAppend(id, sendIfEmpty: commitOnly))
                 {
                     while (SendAppend(id, sendIfEmpty: false)) { }
                 }
+                else
+                {
+                    everyoneTold = false;
+                }
             }
-            _broadcastPending = _commitBroadcastPending = false;
+            _broadcastPending = false;
+            // Every Append carries the commit index. A deferred one that some follower got no Append for waits for
+            // the deferral to end.
+            _commitBroadcastPending = _commitBroadcastPending && !commitOnly && !everyoneTold;
         }
         if (_reads.RoundDue)
         {

@@ -156,13 +156,22 @@ public sealed partial class RaftCore
         if (Role != Role.Leader) Hup(transfer: false);
     }
 
+    /// <summary>
+    /// Set by the runtime while it holds new proposals back for a batch it will hand over soon (raftkvd: while the
+    /// leader's last entries flush). Meanwhile a leader sends no Append that would carry only a new commit index: the
+    /// next batch's Appends carry it, and each follower saves a message and its answer. Once cleared, a commit index
+    /// not yet told goes out alone, as before. Followers learn of a commit later, never wrongly: safety does not depend
+    /// on when they learn it, and heartbeats carry it too.
+    /// </summary>
+    public bool DeferCommitOnlyAppends { get; set; }
+
     /// <summary>True if <see cref="GetReady"/> has anything to hand out.</summary>
     public bool HasReady
     {
         get
         {
             if (_readyOutstanding) return false;
-            if (Role == Role.Leader && (_broadcastPending || _commitBroadcastPending || _reads.RoundDue)) return true;
+            if (Role == Role.Leader && (_broadcastPending || (_commitBroadcastPending && !DeferCommitOnlyAppends) || _reads.RoundDue)) return true;
             if (_ready.MessageList.Count > 0 || _ready.EagerList.Count > 0 || _ready.ReadStateList.Count > 0 || _ready.FailedReadList.Count > 0) return true;
             if (_log.HasUnstable || _log.PendingSnapshot is not null || _log.HasNextCommitted) return true;
             if (CurrentHardState != _lastHardState) return true;
