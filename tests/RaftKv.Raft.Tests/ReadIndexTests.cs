@@ -81,6 +81,25 @@ public sealed class ReadIndexTests
     }
 
     [Fact]
+    public void ReadsWaitingOnAnUnansweredRound_AreServedWhenTheVoterSetShrinksToTheLeader()
+    {
+        var c = new TestCluster(2);
+        c.Elect("n1");
+        c.Propose("n1", "x");
+        c.Settle();
+        c.Nodes["n2"].Down = true;
+        c["n1"].ReadIndex(1);
+        c.Settle(); // round 1 goes to n2, which is down: no answer will ever come
+        c["n1"].ReadIndex(2); // waits for round 1
+        Assert.True(c["n1"].ProposeConfigChange(new ConfigChange(ConfigChangeType.Remove, "n2")).Accepted);
+        c.Settle();
+        c.Tick(5);
+        Assert.Equal(Role.Leader, c["n1"].Role);
+        Assert.Single(c["n1"].Config.Voters);
+        Assert.Equal([1UL, 2UL], c.Nodes["n1"].ReadStates.Select(r => r.RequestId).Order());
+    }
+
+    [Fact]
     public void Thesis6_4_NewLeaderServesNoReadBeforeItsNoOpCommits()
     {
         var c = new TestCluster(3);

@@ -470,7 +470,7 @@ public sealed class SimCluster
         else
         {
             n.PendingSyncs.Enqueue(new PendingSync(_now + _rng.Next(_o.MaxSyncDelay + 1), ((MemoryStorage)n.Disk).Clone(), [.. rd.Messages], n.Disk.LastIndex));
-            core.DeferCommitOnlyAppends = true; // as raftkvd, while a flush is in flight
+            core.DeferCommitOnlyAppends = true; // while any flush is in flight (raftkvd: one with entries), a broader case
         }
 
         if (_net.Faulty && _o.CrashAfterVoteRate > 0 && rd.Messages.Any(m => m.Type == MessageType.VoteResponse && !m.Reject)

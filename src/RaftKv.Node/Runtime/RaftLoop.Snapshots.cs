@@ -20,14 +20,16 @@ internal sealed partial class RaftLoop
     internal static readonly TimeSpan SnapshotRetryDelay = TimeSpan.FromSeconds(10);
 
     private readonly List<TaskCompletionSource<ulong>> _snapshotWaiters = [];
-    private DateTime _snapshotRetryAt = DateTime.MinValue;
+    // Environment.TickCount64 before which automatic snapshots wait (a monotonic clock: a wall clock stepped back by
+    // NTP would stretch the pause).
+    private long _snapshotRetryAt;
 
     private void MaybeStartSnapshot(bool byInterval, TaskCompletionSource<ulong>? manual = null)
     {
         if (manual is not null) _snapshotWaiters.Add(manual);
         if (_snapshotInProgress) return;
         // A snapshot asked for by an operator is tried at once; automatic ones wait out the pause after a failure.
-        if (_snapshotWaiters.Count == 0 && DateTime.UtcNow < _snapshotRetryAt) return;
+        if (_snapshotWaiters.Count == 0 && Environment.TickCount64 < _snapshotRetryAt) return;
         var applied = _state.AppliedIndex;
         var last = _storage.Snapshot.Index;
         bool due;
@@ -70,11 +72,13 @@ internal sealed partial class RaftLoop
         _snapshotInProgress = false;
         if (error is not null)
         {
-            _snapshotRetryAt = DateTime.UtcNow + SnapshotRetryDelay;
+            _snapshotRetryAt = Environment.TickCount64 + (long)SnapshotRetryDelay.TotalMilliseconds;
             _log.LogError(error, "writing snapshot {Index} failed; automatic snapshots pause for {Seconds:0} s", meta.Index, SnapshotRetryDelay.TotalSeconds);
             CompleteSnapshotWaiters(0, new NodeException(NodeErrorKind.Unavailable, "writing the snapshot failed: " + error.Message));
             return;
         }
+        // Whatever made the last one fail is over (an operator's snapshot may have succeeded during the pause).
+        _snapshotRetryAt = 0;
         // A snapshot from the leader may have replaced the log meanwhile; then this one is already stale.
         if (meta.Index > _storage.Snapshot.Index && meta.Index <= _storage.LastIndex && meta.Index >= _storage.FirstIndex - 1)
         {

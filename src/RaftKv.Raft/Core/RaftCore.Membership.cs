@@ -78,8 +78,10 @@ public sealed partial class RaftCore
             if (id != Id && config.Find(id) is null) _progress.Remove(id);
         }
         if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer();
-        // The quorum changed: what is committed may have changed with it.
+        // The quorum changed: what is committed may have changed with it, and so may the rounds a quorum has
+        // answered (down to the leader alone, which answers its own: no answer may ever come from anyone else).
         if (MaybeCommit()) _commitBroadcastPending = true;
+        ReleaseReads();
     }
 
     /// <summary>The configuration as of <paramref name="index"/> (for snapshot metadata).</summary>

@@ -237,8 +237,9 @@ public sealed partial class RaftCore
 
     /// <summary>
     /// Sends what accumulated since the last Ready: one Append per follower carrying every proposal that arrived
-    /// (and the new commit index, alone if need be unless <see cref="DeferCommitOnlyAppends"/>), and one heartbeat round for the reads that arrived, unless the last round is still
-    /// unanswered (then they wait for it and share the next).
+    /// (and the new commit index, alone if need be unless <see cref="DeferCommitOnlyAppends"/>), and one heartbeat
+    /// round for the reads that arrived, unless the last round is still unanswered (then they wait for it and share
+    /// the next).
     /// </summary>
     private void FlushBroadcasts()
     {

@@ -96,7 +96,8 @@ internal sealed class Segment : IDisposable
             var size = Math.Max(end, FileSize + reserveAhead);
             if (Durable.TryPreallocate(Handle, size))
             {
-                WriteZeros(FileSize, size);
+                // Not where the data goes just below: that would be written twice.
+                WriteZeros(Math.Max(FileSize, end), size);
                 FileSize = size;
             }
             else

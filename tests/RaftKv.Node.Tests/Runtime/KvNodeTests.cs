@@ -58,6 +58,13 @@ public sealed class KvNodeTests
         // One asked for by an operator is still tried at once, and its failure reported to the caller.
         var manual = await Assert.ThrowsAsync<NodeException>(() => n.SnapshotAsync());
         Assert.Contains("writing the snapshot failed", manual.Message);
+
+        // The directory is back: an operator's snapshot succeeds, and that ends the pause for the automatic ones.
+        Directory.CreateDirectory(Path.Combine(c.OptionsFor("n1", false).DataDirectory, "snapshots"));
+        var taken = await n.SnapshotAsync();
+        Assert.True(taken > 0);
+        for (var i = 0; i < 100; i++) await n.SetAsync(Pairs(("k", "again" + i)));
+        await NodeCluster.Eventually(async () => (await n.GetStatusAsync()).LastSnapshotIndex > taken, "an automatic snapshot after the pause ended", TimeSpan.FromSeconds(5));
     }
 
     [Fact]
