@@ -54,14 +54,33 @@ internal sealed partial class RaftLoop
     /// <summary>A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.</summary>
     public Task<string?> ReadLinearizableAsync(string key)
     {
+        if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
         var tcs = new TaskCompletionSource<string?>(HotPath);
-        Post(() =>
-        {
-            var id = _nextReadId++;
-            _reads[id] = new PendingRead(key, tcs, Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency));
-            _core.ReadIndex(id);
-        });
+        _readInputs.Enqueue((key, tcs));
+        // See HoldReadsWhileARoundIsAnswered: while a leader's round is being answered, the answers wake the loop.
+        Interlocked.MemoryBarrier();
+        if (!_readsHeld) Wake();
         return tcs.Task;
+    }
+
+    private void StartRead(string key, TaskCompletionSource<string?> tcs)
+    {
+        var id = _nextReadId++;
+        _reads[id] = new PendingRead(key, tcs, Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency));
+        _core.ReadIndex(id);
+    }
+
+    /// <summary>
+    /// Called at the end of every turn. While the leader waits for a quorum to answer its heartbeat round, a new read
+    /// can only wait for the next round, so it does not wake the loop: the answers do, and the reads that came
+    /// meanwhile are taken then, together. (As with held proposals, the barrier pairs with the one in
+    /// ReadLinearizableAsync: either the reader sees the hold lifted and wakes the loop, or the loop sees the read
+    /// before it waits.)
+    /// </summary>
+    private void HoldReadsWhileARoundIsAnswered()
+    {
+        _readsHeld = _core.ReadRoundInFlight;
+        Interlocked.MemoryBarrier();
     }
 
     /// <summary>The leader's state without a quorum check; refused elsewhere.</summary>

@@ -28,6 +28,9 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly ConcurrentQueue<Action> _inputs = new();
     // Proposals, kept apart so a leader can hold them while its WAL flushes (see RaftLoop.Persistence.cs).
     private readonly ConcurrentQueue<(byte[] Command, TaskCompletionSource<ulong> Completion)> _proposalInputs = new();
+    // Linearizable reads, kept apart so that they need not wake the loop while a heartbeat round is answered.
+    private readonly ConcurrentQueue<(string Key, TaskCompletionSource<string?> Completion)> _readInputs = new();
+    private volatile bool _readsHeld;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private readonly Thread _thread;
     private readonly TimeSpan _tick;
@@ -156,10 +159,10 @@ internal sealed partial class RaftLoop : IDisposable
         {
             var wait = nextTick - clock.Elapsed;
             // Rounded up: the wait counts whole milliseconds, and a shorter one would return at once, so the loop
-            // would spin through the last millisecond before every tick. Proposals that came while they were held and
-            // are free to go now did not wake the loop: take them first.
-            var proposalsReady = !HoldProposals && !_proposalInputs.IsEmpty;
-            if (wait > TimeSpan.Zero && !proposalsReady) _wake.Wait((int)Math.Ceiling(wait.TotalMilliseconds));
+            // would spin through the last millisecond before every tick. Proposals and reads that came while they were
+            // held and are free to go now did not wake the loop: take them first.
+            var heldInputsReady = (!HoldProposals && !_proposalInputs.IsEmpty) || (!_readsHeld && !_readInputs.IsEmpty);
+            if (wait > TimeSpan.Zero && !heldInputsReady) _wake.Wait((int)Math.Ceiling(wait.TotalMilliseconds));
             // Clear the request before the event and before draining: a post racing with this is either drained
             // below or sets the event again.
             Volatile.Write(ref _wakeRequested, 0);
@@ -177,11 +180,14 @@ internal sealed partial class RaftLoop : IDisposable
                     WaitForStuckSync();
                 }
                 while (_inputs.TryDequeue(out var input)) input();
+                // Reads are taken whenever the loop is awake; held or not only decides whether they wake it.
+                while (_readInputs.TryDequeue(out var read)) StartRead(read.Key, read.Completion);
                 if (!HoldProposals)
                 {
                     while (_proposalInputs.TryDequeue(out var proposal)) Propose(proposal.Command, proposal.Completion);
                 }
                 while (_core.HasReady) HandleReady();
+                HoldReadsWhileARoundIsAnswered();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -380,6 +386,7 @@ internal sealed partial class RaftLoop : IDisposable
         while (_inputs.TryDequeue(out _)) { }
         // Never proposed: not applied, safe to retry.
         while (_proposalInputs.TryDequeue(out var proposal)) proposal.Completion.TrySetException(error);
+        while (_readInputs.TryDequeue(out var read)) read.Completion.TrySetException(error);
     }
 
     /// <summary>True when called on the loop thread (possible after awaiting an inline completion).</summary>

@@ -34,6 +34,13 @@ public sealed partial class RaftCore
         }
     }
 
+    /// <summary>
+    /// True while this leader waits for a quorum to answer its last heartbeat round: a read asked for now waits for
+    /// that and then for the next round, so a runtime need not hurry to hand it over (raftkvd does not wake its loop
+    /// for it).
+    /// </summary>
+    public bool ReadRoundInFlight => Role == Role.Leader && _reads.RoundInFlight;
+
     /// <summary>Number of reads the leader holds waiting for confirmation.</summary>
     public int PendingReadCount => _reads.Count;
 

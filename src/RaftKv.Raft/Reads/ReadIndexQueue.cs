@@ -29,6 +29,9 @@ internal sealed class ReadIndexQueue
     /// </summary>
     public bool RoundDue => RoundNeeded && _confirmed >= Round;
 
+    /// <summary>A round has been sent that a quorum has not answered yet.</summary>
+    public bool RoundInFlight => _confirmed < Round;
+
     public int Count => _confirming.Count + _beforeFirstCommit.Count;
 
     /// <summary>A read that arrived before this leader committed an entry of its term: it waits until it has (§6.4 step 1).</summary>

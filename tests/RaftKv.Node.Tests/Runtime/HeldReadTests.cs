@@ -1,0 +1,45 @@
+using System.Diagnostics;
+
+namespace RaftKv.Node.Tests.Runtime;
+
+/// <summary>
+/// While a leader's heartbeat round is being answered, a new linearizable read does not wake the loop (it could only
+/// wait for the next round); the answers do, and the reads are taken then. None may wait for a tick instead.
+/// </summary>
+public sealed class HeldReadTests
+{
+    [Fact]
+    public async Task LinearizableReads_AreTakenAtOnce_WhetherOrNotARoundHeldThem()
+    {
+        await using var c = new NodeCluster
+        {
+            Configure = o => o with
+            {
+                // Ticks 1 s apart: a read left waiting for one shows as a read taking a good part of a second.
+                HeartbeatTimeout = TimeSpan.FromSeconds(2),
+                ElectionTimeout = TimeSpan.FromSeconds(3),
+                RequestTimeout = TimeSpan.FromSeconds(30),
+            },
+        };
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        await leader.SetAsync([KeyValuePair.Create("k", "v")]);
+
+        // One reader: each read comes after the last round was answered, with nothing else to wake the loop, so the
+        // read itself must (a hold left on would make each read wait for a tick).
+        for (var i = 0; i < 20; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            Assert.Equal("v", await leader.GetAsync("k", ReadLevel.Linearizable));
+            var took = Stopwatch.GetElapsedTime(started);
+            Assert.True(took < TimeSpan.FromSeconds(0.5), $"read {i} took {took.TotalMilliseconds:0} ms: it waited for a tick");
+        }
+
+        // Many readers: most reads arrive while a round is answered and are taken together when it is; all finish.
+        var readers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++) Assert.Equal("v", await leader.GetAsync("k", ReadLevel.Linearizable));
+        }));
+        await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+}
