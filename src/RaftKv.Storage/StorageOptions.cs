@@ -19,13 +19,12 @@ public sealed record StorageOptions
     public int WriteBufferBytes { get; init; } = 1 << 20;
 
     /// <summary>
-    /// The WAL's active segment reserves disk space ahead of its writes in steps of this many bytes (1 MiB; never past
-    /// <see cref="SegmentSize"/>) and fills it with zeros, so that a sync seldom has to record more than the data; 0
-    /// turns it off. The zeros are flushed by the next sync, so a bigger step makes that one sync slower. (Measured on
-    /// ext4. On a copy-on-write filesystem such as btrfs the zeros save nothing and double the bytes written: turn it
-    /// off there.)
+    /// The WAL's active segment reserves disk space ahead of its writes in steps of this many bytes (4 MiB; never past
+    /// <see cref="SegmentSize"/>), and writes zeros a little ahead of its records inside it, so that a sync seldom has
+    /// to record more than the data; 0 turns both off. (Measured on ext4. On a copy-on-write filesystem such as btrfs
+    /// the zeros likely save nothing and add writes: turn it off there.)
     /// </summary>
-    public long PreallocateBytes { get; init; } = 1L << 20;
+    public long PreallocateBytes { get; init; } = 4L << 20;
 
     /// <summary>How many snapshots the store keeps (the newest ones); at least 1. Default 2, as hraftd.</summary>
     public int SnapshotsRetained { get; init; } = 2;

@@ -60,6 +60,8 @@ internal sealed partial class RaftLoop
         // See HoldReadsWhileARoundIsAnswered: while a leader's round is being answered, the answers wake the loop.
         Interlocked.MemoryBarrier();
         if (!_readsHeld) Wake();
+        // The loop may have stopped between the check above and the enqueue (see PostProposal).
+        if (_stopping) tcs.TrySetException(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
         return tcs.Task;
     }
 

@@ -107,6 +107,9 @@ internal sealed partial class RaftLoop : IDisposable
         // See EntrySyncsChanged: a held proposal is taken when the flush holding it completes, which wakes the loop.
         Interlocked.MemoryBarrier();
         if (!_proposalsHeld) Wake();
+        // The loop may have stopped between the check above and the enqueue, and will not drain the queue again. It may
+        // also have proposed this just before stopping: the outcome is unknown, not "not applied".
+        if (_stopping) completion.TrySetException(WriteOutcomeUnknown(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down")));
     }
 
     private void Wake()
@@ -163,10 +166,14 @@ internal sealed partial class RaftLoop : IDisposable
             // held and are free to go now did not wake the loop: take them first.
             var heldInputsReady = (!HoldProposals && !_proposalInputs.IsEmpty) || (!_readsHeld && !_readInputs.IsEmpty);
             if (wait > TimeSpan.Zero && !heldInputsReady) _wake.Wait((int)Math.Ceiling(wait.TotalMilliseconds));
-            // Clear the request before the event and before draining: a post racing with this is either drained
-            // below or sets the event again.
-            Volatile.Write(ref _wakeRequested, 0);
+            // Clear the event, then the request, then drain: a post that still finds the request set was made before
+            // the request was cleared and is drained below; one that finds it clear sets the event again, after this
+            // reset, so the next wait returns at once. (The other order lost wakeups: a post between clearing the
+            // request and resetting the event had its Set undone, and the request it left set kept every later post
+            // from setting the event, so the loop slept until its next tick.) Exchange is a full fence: the drain
+            // below cannot be read ahead of it.
             _wake.Reset();
+            Interlocked.Exchange(ref _wakeRequested, 0);
             try
             {
                 if (clock.Elapsed >= nextTick)

@@ -82,11 +82,25 @@ internal sealed class Segment : IDisposable
     }
 
     /// <summary>
+    /// Zeros are written this far ahead of the records, inside the reserved space (see <see cref="Write"/>). Measured
+    /// with a C probe on the development VM (ext4), 5 KiB appends each followed by fdatasync, two runs: fallocate alone
+    /// p50 294/351 µs, p99 617/1,571 µs, 81/86 µs CPU a sync; zeros 64 KiB ahead p50 263/258, p99 660/576, 52/52 µs;
+    /// zeros in whole 1 MiB steps p50 249/265 but p99 1,201/1,308 (the sync that flushes the step is slow).
+    /// </summary>
+    internal const int ZeroAheadBytes = 64 << 10;
+
+    private static readonly byte[] s_zeros = new byte[ZeroAheadBytes];
+
+    // The end of the zeros written ahead of the records (0 when none are known to be).
+    private long _zeroedTo;
+
+    /// <summary>
     /// Writes at <see cref="Length"/>. Writes that would grow the file first reserve space for the next
-    /// <paramref name="reserveAhead"/> bytes (0: never) and write zeros over it, so that most fdatasyncs find nothing
-    /// to record but the data: not a new size, and not the reserved extents turning from unwritten to written, which
-    /// fallocate alone would leave to every sync (ext4 writes the inode for it). The zeros reach the device with the
-    /// next sync, once per step. Where reserving is not supported the segment stops trying and simply appends.
+    /// <paramref name="reserveAhead"/> bytes (0: never), so that most fdatasyncs find the file's size unchanged. Zeros
+    /// are also written over the reserved space a little ahead of the records (<see cref="ZeroAheadBytes"/>): fallocate
+    /// leaves its extents unwritten, and ext4 then marks them written, and writes the inode, at every sync that
+    /// reaches them; written ahead, a sync finds nothing to record but the data, once per chunk. Where reserving is not
+    /// supported the segment stops trying and simply appends.
     /// </summary>
     public void Write(ReadOnlySpan<byte> data, long reserveAhead)
     {
@@ -94,29 +108,20 @@ internal sealed class Segment : IDisposable
         if (end > FileSize && reserveAhead > 0 && !_cannotReserve)
         {
             var size = Math.Max(end, FileSize + reserveAhead);
-            if (Durable.TryPreallocate(Handle, size))
-            {
-                // Not where the data goes just below: that would be written twice.
-                WriteZeros(Math.Max(FileSize, end), size);
-                FileSize = size;
-            }
-            else
-            {
-                _cannotReserve = true;
-            }
+            if (Durable.TryPreallocate(Handle, size)) FileSize = size;
+            else _cannotReserve = true;
+        }
+        if (reserveAhead > 0 && !_cannotReserve && end > _zeroedTo)
+        {
+            // From the end of this write (never under it: that would write it twice), and never past the reserved space.
+            var to = Math.Min(FileSize, end + ZeroAheadBytes);
+            if (to > end) RandomAccess.Write(Handle, s_zeros.AsSpan(0, (int)(to - end)), end);
+            _zeroedTo = Math.Max(to, end);
         }
         RandomAccess.Write(Handle, data, Length);
         FileSize = Math.Max(FileSize, end);
         Length += data.Length;
         Dirty = true;
-    }
-
-    private static readonly byte[] s_zeros = new byte[64 << 10];
-
-    private void WriteZeros(long from, long to)
-    {
-        for (var at = from; at < to; at += s_zeros.Length)
-            RandomAccess.Write(Handle, s_zeros.AsSpan(0, (int)Math.Min(s_zeros.Length, to - at)), at);
     }
 
     /// <summary>Cuts the file back to its records, giving back the space reserved after them (before a final flush).</summary>
@@ -125,6 +130,7 @@ internal sealed class Segment : IDisposable
         if (FileSize <= Length) return;
         RandomAccess.SetLength(Handle, Length);
         FileSize = Length;
+        _zeroedTo = Math.Min(_zeroedTo, Length);
         Dirty = true;
     }
 

@@ -43,13 +43,14 @@ public sealed class HeldProposalTests
             Assert.True(took < TimeSpan.FromSeconds(0.5), $"write {i} took {took.TotalMilliseconds:0} ms: its proposal waited for a tick");
         }
 
-        // Many writers: most proposals are held behind a flush and taken when it completes; every write must finish
-        // with its value applied, through snapshots taken meanwhile.
+        // Many writers: most proposals are held behind a flush and taken when it completes; every write must finish,
+        // soon (each of the 60 writes in a row waiting for a 1 s tick would take a minute), with its value applied,
+        // through snapshots taken meanwhile.
         var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
             for (var i = 0; i < 60; i++) await n.SetAsync([KeyValuePair.Create($"w{w}", i.ToString())]);
         }));
-        await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
+        await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal("19", await n.GetAsync("solo", ReadLevel.Linearizable));
         for (var w = 0; w < 8; w++) Assert.Equal("59", await n.GetAsync($"w{w}", ReadLevel.Linearizable));
         Assert.True((await n.GetStatusAsync()).LastSnapshotIndex > 0, "snapshots were taken meanwhile");
