@@ -13,12 +13,8 @@ public sealed class HeldProposalTests
     {
         await using var c = new NodeCluster
         {
-            Configure = o => o with
+            Configure = o => NodeCluster.SlowTicks(o) with
             {
-                // Ticks 1 s apart: a proposal left waiting for one shows as a write taking a good part of a second.
-                HeartbeatTimeout = TimeSpan.FromSeconds(2),
-                ElectionTimeout = TimeSpan.FromSeconds(3),
-                RequestTimeout = TimeSpan.FromSeconds(30),
                 // Frequent snapshots: finishing one drains the flushes in flight.
                 SnapshotThreshold = 25,
                 TrailingLogs = 10,
