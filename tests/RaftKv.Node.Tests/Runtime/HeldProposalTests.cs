@@ -30,14 +30,17 @@ public sealed class HeldProposalTests
         await c.WaitForLeaderAsync();
 
         // One writer: each proposal comes after the previous flush is done, with nothing else to wake the loop, so the
-        // proposal itself must (a hold left on would make each write wait for a tick).
+        // proposal itself must. A hold left on would make each write wait for the next tick, half a second on average:
+        // about half of them would take longer than that. (A busy machine may stall one or two.)
+        var slow = new List<string>();
         for (var i = 0; i < 20; i++)
         {
             var started = Stopwatch.GetTimestamp();
             await n.SetAsync([KeyValuePair.Create("solo", i.ToString())]);
             var took = Stopwatch.GetElapsedTime(started);
-            Assert.True(took < TimeSpan.FromSeconds(0.5), $"write {i} took {took.TotalMilliseconds:0} ms: its proposal waited for a tick");
+            if (took > TimeSpan.FromSeconds(0.5)) slow.Add($"write {i}: {took.TotalMilliseconds:0} ms");
         }
+        Assert.True(slow.Count < 3, "proposals waited for a tick: " + string.Join(", ", slow));
 
         // Many writers: most proposals are held behind a flush and taken when it completes; every write must finish,
         // soon (each of the 60 writes in a row waiting for a 1 s tick would take a minute), with its value applied,
