@@ -36,7 +36,7 @@ public sealed class DaemonTests : IDisposable
             {
                 Options = options;
                 return Task.FromResult<IKvNode>(Node);
-            }, Stdout, Stderr, Stop.Token, Logs.Factory));
+            }, Stdout, Stderr, Stop.Token, Logs));
             return this;
         }
 

@@ -168,7 +168,7 @@ public sealed class ErrorStatusTests
     {
         var logs = new LogCapture();
         var node = new FakeKvNode { Fail = _ => new InvalidOperationException("wires crossed") };
-        await using var server = await RunningServer.StartAsync(node, logging: logs.Factory);
+        await using var server = await RunningServer.StartAsync(node, logging: logs);
         var response = await server.Client.GetAsync("/key/a");
         Assert.Equal("internal error: wires crossed", await response.AssertErrorAsync(HttpStatusCode.InternalServerError));
         Assert.Contains(logs.Messages, m => m.Contains("Unhandled error") && m.Contains("/key/a"));

@@ -111,6 +111,13 @@ public sealed partial class TcpTransport : IRaftTransport
     /// <summary>This node's id.</summary>
     public string LocalId { get; }
 
+    /// <summary>
+    /// The local endpoint a transport bound to <paramref name="listenAddress"/> listens on: a host name resolves once,
+    /// to its first IPv4 address if it has one (raftkvd checks that endpoint is free before it starts anything).
+    /// </summary>
+    /// <exception cref="FormatException">Not host:port, or a name that resolves to nothing.</exception>
+    public static IPEndPoint ListenEndPoint(string listenAddress) => TransportSockets.ResolveListenEndPoint(listenAddress);
+
     /// <summary>The bound listen endpoint, with the actual port when 0 was asked for.</summary>
     public IPEndPoint LocalEndPoint { get; }
 

@@ -248,7 +248,7 @@ public sealed partial class RaftCore
             _broadcastPending = _commitBroadcastPending = false;
             return;
         }
-        var commitOnly = _commitBroadcastPending && !DeferCommitOnlyAppends;
+        var commitOnly = CommitOnlyAppendsDue;
         if (_broadcastPending || commitOnly)
         {
             var everyoneTold = true;

@@ -165,13 +165,16 @@ public sealed partial class RaftCore
     /// </summary>
     public bool DeferCommitOnlyAppends { get; set; }
 
+    // A commit index that moved must go out in Appends of its own now (see FlushBroadcasts).
+    private bool CommitOnlyAppendsDue => _commitBroadcastPending && !DeferCommitOnlyAppends;
+
     /// <summary>True if <see cref="GetReady"/> has anything to hand out.</summary>
     public bool HasReady
     {
         get
         {
             if (_readyOutstanding) return false;
-            if (Role == Role.Leader && (_broadcastPending || (_commitBroadcastPending && !DeferCommitOnlyAppends) || _reads.RoundDue)) return true;
+            if (Role == Role.Leader && (_broadcastPending || CommitOnlyAppendsDue || _reads.RoundDue)) return true;
             if (_ready.MessageList.Count > 0 || _ready.EagerList.Count > 0 || _ready.ReadStateList.Count > 0 || _ready.FailedReadList.Count > 0) return true;
             if (_log.HasUnstable || _log.PendingSnapshot is not null || _log.HasNextCommitted) return true;
             if (CurrentHardState != _lastHardState) return true;

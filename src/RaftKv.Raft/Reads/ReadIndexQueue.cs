@@ -27,7 +27,7 @@ internal sealed class ReadIndexQueue
     /// A round should be sent now: reads need one and the last one sent has been answered. (A round whose heartbeats
     /// or answers are lost is answered through the periodic heartbeats, which carry the latest round number.)
     /// </summary>
-    public bool RoundDue => RoundNeeded && _confirmed >= Round;
+    public bool RoundDue => RoundNeeded && !RoundInFlight;
 
     /// <summary>A round has been sent that a quorum has not answered yet.</summary>
     public bool RoundInFlight => _confirmed < Round;
@@ -70,6 +70,8 @@ internal sealed class ReadIndexQueue
     /// </summary>
     public void Release(string self, ClusterConfig config, List<PendingRead> released)
     {
+        // Every round sent is answered, so every read it could release is gone (the rest wait for a round not sent).
+        if (!RoundInFlight) return;
         var voters = config.Voters;
         if (voters.Length == 0) return;
         Span<ulong> rounds = voters.Length <= 64 ? stackalloc ulong[voters.Length] : new ulong[voters.Length];

@@ -41,9 +41,13 @@ public static class Daemon
         }
         var options = outcome.Options!;
         // Before the data directory check, which creates the directory: a taken port leaves no trace.
-        foreach (var (what, address, firstOnly) in new[] { ("HTTP", options.HttpAddress, false), ("raft", options.RaftAddress, true) })
+        foreach (var (what, address, problem) in new[]
+                 {
+                     ("HTTP", options.HttpAddress, PortProbe.HttpInUse(options.HttpAddress)),
+                     ("raft", options.RaftAddress, PortProbe.RaftInUse(options.RaftAddress)),
+                 })
         {
-            if (PortProbe.InUse(address, firstOnly) is { } problem)
+            if (problem is not null)
             {
                 await stderr.WriteLineAsync($"raftkvd: cannot listen for {what} on {address}: {problem}; nothing was started or written");
                 return StartFailure;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using RaftKv.Node.Transport;
 using RaftKv.Server.Cli;
 
 namespace RaftKv.Server.Hosting;
@@ -9,31 +10,35 @@ namespace RaftKv.Server.Hosting;
 /// a taken port then fails the start with one line and an untouched data directory, instead of after the node has
 /// created its files (and, on a first start, bootstrapped a cluster).
 /// </summary>
+/// <remarks>
+/// Only "address already in use" counts. Anything else (a name that does not resolve, an address not on this host,
+/// a privileged port, no IPv6) is left to the real bind, which reports it: the probe must never refuse a start that
+/// would have worked. Connections lingering in TIME_WAIT do not count as in use (.NET sets SO_REUSEADDR on Unix).
+/// There is a window between the probe and the real bind; losing that race gives the later error, as before.
+/// </remarks>
 internal static class PortProbe
 {
-    /// <summary>Why nothing can listen on <paramref name="address"/>, or null when it looks free.</summary>
-    /// <remarks>
-    /// Only "address already in use" counts. Anything else (a name that does not resolve, an address not on this host,
-    /// a privileged port, no IPv6) is left to the real bind, which reports it: the probe must never refuse a start that
-    /// would have worked. Connections lingering in TIME_WAIT do not count as in use (.NET sets SO_REUSEADDR on Unix).
-    /// There is a window between the probe and the real bind; losing that race gives the later error, as before.
-    /// </remarks>
-    /// <param name="address">host:port to check.</param>
-    /// <param name="firstAddressOnly">
-    /// Check only the address the raft transport binds when the host is a name (its first IPv4 address, else its
-    /// first); Kestrel binds every address a name resolves to.
-    /// </param>
-    public static string? InUse(string address, bool firstAddressOnly)
+    /// <summary>Why Kestrel could not listen on <paramref name="address"/> (every address a name resolves to), or null when it looks free.</summary>
+    public static string? HttpInUse(string address) =>
+        HostPort.TrySplit(address, out var host, out var port) && port != 0 ? FirstTaken(ResolveLikeKestrel(host), port) : null;
+
+    /// <summary>Why the raft transport could not listen on <paramref name="address"/>, or null when it looks free.</summary>
+    public static string? RaftInUse(string address)
     {
-        if (!HostPort.TrySplit(address, out var host, out var port) || port == 0)
+        IPEndPoint endPoint;
+        try
+        {
+            endPoint = TcpTransport.ListenEndPoint(address);
+        }
+        catch (Exception e) when (e is FormatException or SocketException)
         {
             return null;
         }
-        var addresses = Resolve(host).ToList();
-        if (firstAddressOnly && addresses.Count > 1)
-        {
-            addresses = [addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses[0]];
-        }
+        return endPoint.Port == 0 ? null : FirstTaken([endPoint.Address], endPoint.Port);
+    }
+
+    private static string? FirstTaken(IEnumerable<IPAddress> addresses, int port)
+    {
         foreach (var ip in addresses)
         {
             try
@@ -55,15 +60,12 @@ internal static class PortProbe
         return null;
     }
 
-    private static IEnumerable<IPAddress> Resolve(string host)
+    // The addresses ServerApp.Listen has Kestrel bind for a host (for "localhost", the IPv4 one of the two it binds).
+    private static IEnumerable<IPAddress> ResolveLikeKestrel(string host)
     {
         if (host is "" or "0.0.0.0" or "*" or "+")
         {
             return [IPAddress.Any];
-        }
-        if (host == "::")
-        {
-            return [IPAddress.IPv6Any];
         }
         if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
         {

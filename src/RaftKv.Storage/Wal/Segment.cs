@@ -113,10 +113,11 @@ internal sealed class Segment : IDisposable
         }
         if (reserveAhead > 0 && !_cannotReserve && end > _zeroedTo)
         {
-            // From the end of this write (never under it: that would write it twice), and never past the reserved space.
+            // From the end of this write (never under it: that would write it twice), and never past the reserved space
+            // (which reaches at least to the end of this write: reserving succeeded).
             var to = Math.Min(FileSize, end + ZeroAheadBytes);
             if (to > end) RandomAccess.Write(Handle, s_zeros.AsSpan(0, (int)(to - end)), end);
-            _zeroedTo = Math.Max(to, end);
+            _zeroedTo = to;
         }
         RandomAccess.Write(Handle, data, Length);
         FileSize = Math.Max(FileSize, end);
@@ -130,7 +131,6 @@ internal sealed class Segment : IDisposable
         if (FileSize <= Length) return;
         RandomAccess.SetLength(Handle, Length);
         FileSize = Length;
-        _zeroedTo = Math.Min(_zeroedTo, Length);
         Dirty = true;
     }
 

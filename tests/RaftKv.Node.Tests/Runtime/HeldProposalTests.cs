@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace RaftKv.Node.Tests.Runtime;
 
 /// <summary>
@@ -32,14 +30,7 @@ public sealed class HeldProposalTests
         // One writer: each proposal comes after the previous flush is done, with nothing else to wake the loop, so the
         // proposal itself must. A hold left on would make each write wait for the next tick, half a second on average:
         // about half of them would take longer than that. (A busy machine may stall one or two.)
-        var slow = new List<string>();
-        for (var i = 0; i < 20; i++)
-        {
-            var started = Stopwatch.GetTimestamp();
-            await n.SetAsync([KeyValuePair.Create("solo", i.ToString())]);
-            var took = Stopwatch.GetElapsedTime(started);
-            if (took > TimeSpan.FromSeconds(0.5)) slow.Add($"write {i}: {took.TotalMilliseconds:0} ms");
-        }
+        var slow = await NodeCluster.SlowRequestsAsync(20, i => n.SetAsync([KeyValuePair.Create("solo", i.ToString())]));
         Assert.True(slow.Count < 3, "proposals waited for a tick: " + string.Join(", ", slow));
 
         // Many writers: most proposals are held behind a flush and taken when it completes; every write must finish,

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace RaftKv.Node.Tests.Runtime;
 
 /// <summary>
@@ -19,14 +17,7 @@ public sealed class HeldReadTests
         // One reader: each read comes after the last round was answered, with nothing else to wake the loop, so the
         // read itself must. A hold left on would make each read wait for the next tick, half a second on average:
         // about half of them would take longer than that. (A busy machine may stall one or two.)
-        var slow = new List<string>();
-        for (var i = 0; i < 20; i++)
-        {
-            var started = Stopwatch.GetTimestamp();
-            Assert.Equal("v", await leader.GetAsync("k", ReadLevel.Linearizable));
-            var took = Stopwatch.GetElapsedTime(started);
-            if (took > TimeSpan.FromSeconds(0.5)) slow.Add($"read {i}: {took.TotalMilliseconds:0} ms");
-        }
+        var slow = await NodeCluster.SlowRequestsAsync(20, async _ => Assert.Equal("v", await leader.GetAsync("k", ReadLevel.Linearizable)));
         Assert.True(slow.Count < 3, "reads waited for a tick: " + string.Join(", ", slow));
 
         // Many readers: most reads arrive while a round is answered and are taken together when it is; all finish, and

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using RaftKv.Raft;
+using RaftKv.Storage;
 
 namespace RaftKv.Node.Tests.Runtime;
 
@@ -45,7 +46,8 @@ public sealed class KvNodeTests
         var n = await c.StartAsync("n1", bootstrap: true);
         await c.WaitForLeaderAsync();
         // Every snapshot now fails: its temporary file cannot be created.
-        Directory.Delete(Path.Combine(c.OptionsFor("n1", false).DataDirectory, "snapshots"), recursive: true);
+        var snapshots = Path.Combine(c.OptionsFor("n1", false).DataDirectory, NodeStorage.SnapshotFolder);
+        Directory.Delete(snapshots, recursive: true);
 
         for (var i = 0; i < 200; i++) await n.SetAsync(Pairs(("k", "v" + i)));
 
@@ -60,7 +62,7 @@ public sealed class KvNodeTests
         Assert.Contains("writing the snapshot failed", manual.Message);
 
         // The directory is back: an operator's snapshot succeeds, and that ends the pause for the automatic ones.
-        Directory.CreateDirectory(Path.Combine(c.OptionsFor("n1", false).DataDirectory, "snapshots"));
+        Directory.CreateDirectory(snapshots);
         var taken = await n.SnapshotAsync();
         Assert.True(taken > 0);
         for (var i = 0; i < 100; i++) await n.SetAsync(Pairs(("k", "again" + i)));

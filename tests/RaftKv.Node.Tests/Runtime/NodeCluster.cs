@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using RaftKv.Raft;
 
@@ -25,6 +26,23 @@ internal sealed class NodeCluster : IAsyncDisposable
         ElectionTimeout = TimeSpan.FromSeconds(3),
         RequestTimeout = TimeSpan.FromSeconds(30),
     };
+
+    /// <summary>
+    /// Makes <paramref name="times"/> requests one after another and describes those that took over half a second.
+    /// With <see cref="SlowTicks"/>, a request that waits for the next tick instead of waking the loop does.
+    /// </summary>
+    public static async Task<List<string>> SlowRequestsAsync(int times, Func<int, Task> request)
+    {
+        var slow = new List<string>();
+        for (var i = 0; i < times; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await request(i);
+            var took = Stopwatch.GetElapsedTime(started);
+            if (took > TimeSpan.FromSeconds(0.5)) slow.Add($"request {i}: {took.TotalMilliseconds:0} ms");
+        }
+        return slow;
+    }
 
     public NodeOptions OptionsFor(string id, bool bootstrap) => Configure(new NodeOptions
     {

@@ -1,14 +1,17 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace RaftKv.Node.Tests.Runtime;
+namespace RaftKv.TestSupport;
 
-/// <summary>A logger factory that keeps every line logged, so a test can count them.</summary>
-internal sealed class LogCapture : ILoggerFactory
+/// <summary>A logger factory that keeps every line logged, so a test can look for one or count them.</summary>
+public sealed class LogCapture : ILoggerFactory
 {
     private readonly ConcurrentQueue<(LogLevel Level, string Text)> _lines = new();
 
     public IReadOnlyCollection<(LogLevel Level, string Text)> Lines => _lines;
+
+    /// <summary>The lines' texts.</summary>
+    public IEnumerable<string> Messages => _lines.Select(l => l.Text);
 
     public ILogger CreateLogger(string categoryName) => new Logger(this);
 
