@@ -3,11 +3,13 @@ using RaftKv.Cli.Bench;
 using RaftKv.Client;
 using RaftKv.Server.Bench;
 
-// Usage: RaftKv.Server.Bench [--seconds N] [--connections 1,16,64] [--no-etcd]
-// The load is raftkv bench's engine (LoadRunner), the same for both clusters.
+// Usage: RaftKv.Server.Bench [--seconds N] [--connections 1,16,64] [--no-etcd] [--single]
+// The load is raftkv bench's engine (LoadRunner), the same for every cluster. --single also measures one raftkvd node
+// alone: the same path minus replication, so an upper bound for the three-node cluster on this machine.
 var seconds = 10;
 var connections = new[] { 1, 16, 64 };
 var withEtcd = true;
+var withSingle = false;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -15,8 +17,9 @@ for (var i = 0; i < args.Length; i++)
         case "--seconds": seconds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--connections": connections = args[++i].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--no-etcd": withEtcd = false; break;
+        case "--single": withSingle = true; break;
         default:
-            Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seconds N] [--connections 1,16,64] [--no-etcd]");
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seconds N] [--connections 1,16,64] [--no-etcd] [--single]");
             return 2;
     }
 }
@@ -31,7 +34,8 @@ var loads = connections.Select(n => $"writes c={n}").Append($"linearizable reads
 var results = new Dictionary<(string Target, string Load), LoadReport>();
 try
 {
-    var targets = new List<ITarget> { new RaftKvTarget(root) };
+    var targets = new List<ITarget> { new RaftKvTarget(root, nodes: 3) };
+    if (withSingle) targets.Add(new RaftKvTarget(root, nodes: 1));
     var etcd = withEtcd ? Processes.FindOnPath("etcd") : null;
     if (etcd is not null) targets.Add(new EtcdTarget(root, etcd));
     else if (withEtcd) Console.WriteLine("etcd not found on PATH (install Debian's etcd-server package to compare); measuring raftkv alone");
@@ -40,7 +44,7 @@ try
     {
         using (target)
         {
-            Console.WriteLine($"starting 3-node {target.Name} cluster on loopback...");
+            Console.WriteLine($"starting {target.Description} cluster on loopback...");
             await target.StartAsync();
             var bench = target.CreateBenchTarget();
             await bench.PrepareAsync(TimeSpan.FromSeconds(30));
@@ -52,7 +56,7 @@ try
                     Clients = n, Duration = duration, Distinct = true, KeyPrefix = $"c{n}-", ValueSize = 100, WritePercent = 100,
                 });
                 results[(target.Name, $"writes c={n}")] = report;
-                Print($"writes c={n}", report);
+                Print(target.Name, $"writes c={n}", report);
             }
             // Reads need keys that exist: write ReadKeys of them first (not measured), then read them at random.
             var fill = await LoadRunner.RunAsync(bench, new LoadOptions
@@ -65,7 +69,7 @@ try
                 Clients = readers, Duration = duration, Keys = ReadKeys, KeyPrefix = "r-", WritePercent = 0, ReadLevel = ReadLevel.Linearizable,
             });
             results[(target.Name, loads[^1])] = reads;
-            Print(loads[^1], reads);
+            Print(target.Name, loads[^1], reads);
         }
     }
 
@@ -74,8 +78,10 @@ try
     Console.WriteLine(" ops/s above 1 = raftkv faster, p50/p99 below 1 = raftkv quicker):");
     Console.WriteLine();
     var names = targets.Select(t => t.Name).ToList();
-    var header = $"  {"load",-26}" + string.Concat(names.Select(n => $" | {n + " ops/s",13} {"p50",7} {"p99",7} {"errors",6}"));
-    if (names.Count == 2) header += $" | {"ops/s",6} {"p50",5} {"p99",5}";
+    var width = Math.Max(13, names.Max(n => n.Length) + 6);
+    var compared = names.Contains("etcd");
+    var header = $"  {"load",-26}" + string.Concat(names.Select(n => $" | {(n + " ops/s").PadLeft(width)} {"p50",7} {"p99",7} {"errors",6}"));
+    if (compared) header += $" | {"ops/s",6} {"p50",5} {"p99",5}";
     Console.WriteLine(header);
     Console.WriteLine("  " + new string('-', header.Length - 2));
     foreach (var load in loads)
@@ -84,10 +90,10 @@ try
         foreach (var name in names)
         {
             var r = results.GetValueOrDefault((name, load));
-            line += r is null ? $" | {"-",13} {"-",7} {"-",7} {"-",6}"
-                : string.Create(CultureInfo.InvariantCulture, $" | {r.OpsPerSecond,13:N0} {P(r, 50),7:F2} {P(r, 99),7:F2} {r.ErrorCount,6}");
+            line += r is null ? $" | {"-".PadLeft(width)} {"-",7} {"-",7} {"-",6}"
+                : string.Create(CultureInfo.InvariantCulture, $" | {r.OpsPerSecond.ToString("N0", CultureInfo.InvariantCulture).PadLeft(width)} {P(r, 50),7:F2} {P(r, 99),7:F2} {r.ErrorCount,6}");
         }
-        if (names.Count == 2 && results.GetValueOrDefault((names[0], load)) is { } a && results.GetValueOrDefault((names[1], load)) is { } b)
+        if (compared && results.GetValueOrDefault(("raftkv", load)) is { } a && results.GetValueOrDefault(("etcd", load)) is { } b)
         {
             line += string.Create(CultureInfo.InvariantCulture,
                 $" | {Ratio(a.OpsPerSecond, b.OpsPerSecond),6} {Ratio(P(a, 50), P(b, 50)),5} {Ratio(P(a, 99), P(b, 99)),5}");
@@ -111,6 +117,6 @@ static double P(LoadReport r, double percentile) => r.Latency.ValueAtPercentile(
 
 static string Ratio(double a, double b) => b > 0 && a > 0 ? (a / b).ToString("F2", CultureInfo.InvariantCulture) : "-";
 
-static void Print(string load, LoadReport r) =>
+static void Print(string target, string load, LoadReport r) =>
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"  {r.Target,-6} {load,-26} {r.OpsPerSecond,10:N0}/s  p50 {P(r, 50),7:F2} ms  p99 {P(r, 99),7:F2} ms  max {r.Latency.Max / 1000.0,7:F2} ms  errors {r.ErrorCount}"));
+        $"  {target,-6} {load,-26} {r.OpsPerSecond,10:N0}/s  p50 {P(r, 50),7:F2} ms  p99 {P(r, 99),7:F2} ms  max {r.Latency.Max / 1000.0,7:F2} ms  errors {r.ErrorCount}"));

@@ -9,30 +9,41 @@ namespace RaftKv.Server.Bench;
 /// </summary>
 internal interface ITarget : IDisposable
 {
+    /// <summary>Column name in the summary.</summary>
     string Name { get; }
+
+    /// <summary>What is being started, for the progress lines.</summary>
+    string Description { get; }
+
     Task StartAsync();
     BenchTarget CreateBenchTarget();
 }
 
-/// <summary>Three raftkvd processes with data on disk (fsync on), the first bootstrapping, the others joining it.</summary>
-internal sealed class RaftKvTarget(string root) : ITarget
+/// <summary>
+/// raftkvd processes with data on disk (fsync on), the first bootstrapping, the others joining it: three for the
+/// cluster under test, or one (<c>--single</c>), which does the same work minus replication and so bounds from above
+/// what three can do on the same machine.
+/// </summary>
+internal sealed class RaftKvTarget(string root, int nodes) : ITarget
 {
     private readonly Processes _processes = new();
     private readonly List<string> _http = [];
 
-    public string Name => "raftkv";
+    public string Name => nodes == 3 ? "raftkv" : $"raftkv {nodes}-node";
+
+    public string Description => $"{nodes}-node raftkv";
 
     public async Task StartAsync()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < nodes; i++)
         {
             var http = $"127.0.0.1:{Processes.FreePort()}";
             var raft = $"127.0.0.1:{Processes.FreePort()}";
             var args = new List<string> { dll, "-id", "node" + i, "-haddr", http, "-raddr", raft };
             if (i > 0) args.AddRange(["-join", _http[0]]);
-            args.Add(Path.Combine(root, "raftkv-node" + i));
+            args.Add(Path.Combine(root, $"raftkv{nodes}-node{i}"));
             _processes.Start("dotnet", args);
             _http.Add(http);
             var url = $"http://{http}/readyz";
@@ -54,6 +65,8 @@ internal sealed class EtcdTarget(string root, string etcd) : ITarget
     private readonly List<string> _client = [];
 
     public string Name => "etcd";
+
+    public string Description => "3-node etcd";
 
     public async Task StartAsync()
     {
