@@ -161,8 +161,14 @@ public sealed class KvNode : IKvNode
     {
         if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(raftAddress))
             throw new NodeException(NodeErrorKind.BadRequest, "join needs a node id and its raft address");
-        if (raftAddress.Contains('|') || httpAddress.Contains('|'))
-            throw new NodeException(NodeErrorKind.BadRequest, "addresses must not contain '|'");
+        if (NodeIds.Problem(id) is { } idProblem)
+            throw new NodeException(NodeErrorKind.BadRequest, idProblem);
+        // Checked here, before the configuration: every node dials the raft address and builds forwarding URLs from the
+        // HTTP one, so an address that cannot be used would break the cluster for everyone, not just this request.
+        if (!NetworkAddress.IsDialable(raftAddress))
+            throw new NodeException(NodeErrorKind.BadRequest, $"raft address \"{raftAddress}\" is not a host:port other nodes can dial");
+        if (httpAddress.Length > 0 && !NetworkAddress.IsDialable(httpAddress))
+            throw new NodeException(NodeErrorKind.BadRequest, $"HTTP address \"{httpAddress}\" is not a host:port other nodes can reach");
         var change = new ConfigChange(voter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, id, new NodeAddress(raftAddress, httpAddress).ToString());
         await ChangeConfiguration(change, mustExist: false, cancellationToken).ConfigureAwait(false);
         _log.LogInformation("{Id} joined as a {Kind} at {Address}", id, voter ? "voter" : "non-voter", raftAddress);

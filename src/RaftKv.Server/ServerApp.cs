@@ -95,7 +95,7 @@ public static class ServerApp
     /// </summary>
     private static void Listen(KestrelServerOptions kestrel, string address)
     {
-        if (!HostPort.TrySplit(address, out var host, out var port))
+        if (!NetworkAddress.TryParse(address, out var host, out var port))
         {
             throw new ArgumentException($"not a host:port address: {address}", nameof(address));
         }

@@ -28,6 +28,9 @@ public sealed class NodeStorage : IDisposable
     /// <summary>Name of the snapshot folder in a data directory.</summary>
     public const string SnapshotFolder = "snapshots";
 
+    /// <summary>Name of the lock file in a data directory.</summary>
+    public const string LockFile = "LOCK";
+
     private readonly FileStream _lock;
 
     private NodeStorage(string dataDirectory, FileStream lockFile, FileLogStorage log, SnapshotStore snapshots, SnapshotInfo? restoreFrom)
@@ -87,9 +90,20 @@ public sealed class NodeStorage : IDisposable
         }
     }
 
+    /// <summary>
+    /// True when <paramref name="dataDirectory"/> holds a node's state: a WAL, or snapshot files (which without a WAL
+    /// make <see cref="Open"/> refuse, as it should). Anything else there (a lost+found, a README) is not state.
+    /// </summary>
+    public static bool HasState(string dataDirectory)
+    {
+        var snapshots = Path.Combine(dataDirectory, SnapshotFolder);
+        return FileLogStorage.Exists(Path.Combine(dataDirectory, WalFolder))
+            || (Directory.Exists(snapshots) && Directory.EnumerateFileSystemEntries(snapshots).Any());
+    }
+
     private static FileStream AcquireLock(string dataDirectory)
     {
-        var path = Path.Combine(dataDirectory, "LOCK");
+        var path = Path.Combine(dataDirectory, LockFile);
         try
         {
             return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);

@@ -117,6 +117,17 @@ public sealed class CommandLineTests
     [InlineData("-haddr", "localhost:0", "/d")]                // other nodes could not know the port
     [InlineData("-raddr", ":0", "/d")]
     [InlineData("--raft-adv-addr", "h:0", "/d")]
+    [InlineData("-join", "a b:11000", "/d")]                  // would fail only later, at each join attempt
+    [InlineData("-join", "127.0.0.1:+11000", "/d")]
+    [InlineData("-haddr", "127.0.0.1: 11000", "/d")]
+    [InlineData("--http-adv-addr", "a b:80", "/d")]
+    [InlineData("--raft-adv-addr", "x/y?z:80", "/d")]
+    [InlineData("--raft-adv-addr", ":12000", "/d")]            // other nodes need a host to dial
+    [InlineData("-haddr", "127.0.0.1:11000", "-raddr", "localhost:11000", "/d")]
+    [InlineData("-haddr", ":11000", "-raddr", "127.0.0.1:11000", "/d")]
+    [InlineData("--id", "a\nb", "/d")]
+    [InlineData("--request-timeout", "2000h", "/d")]           // past what the timers take
+    [InlineData("--heartbeat-timeout", "25h", "--election-timeout", "26h", "/d")]
     [InlineData("-id")]
     [InlineData("-inmem")]                                     // no data directory
     [InlineData("/a", "/b")]
@@ -125,8 +136,10 @@ public sealed class CommandLineTests
         var started = false;
         var stdout = new StringWriter();
         var stderr = new StringWriter();
+        // Stops a daemon that wrongly accepted the flags: the test then fails instead of serving forever.
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var code = await Daemon.RunAsync(args, (_, _, _) => { started = true; return Task.FromResult<RaftKv.Node.IKvNode>(new FakeKvNode()); },
-            stdout, stderr, default, NullLoggerFactory.Instance);
+            stdout, stderr, stop.Token, NullLoggerFactory.Instance);
         Assert.Equal(2, code);
         Assert.False(started);
         Assert.Equal("", stdout.ToString());
@@ -134,6 +147,10 @@ public sealed class CommandLineTests
         Assert.Single(lines);
         Assert.StartsWith("raftkvd: ", lines[0]);
     }
+
+    [Fact]
+    public async Task An_id_longer_than_the_transport_carries_exits_2() =>
+        await Usage_errors_exit_2_with_one_line_and_start_nothing("--id", new string('i', RaftKv.Node.NodeIds.MaxBytes + 1), "/d");
 
     [Fact]
     public async Task Unknown_flag_is_named()
@@ -163,6 +180,43 @@ public sealed class CommandLineTests
         {
             File.Delete(file);
         }
+    }
+
+    [Theory]
+    [InlineData("wal", false)]
+    [InlineData("snapshots", false)]
+    [InlineData("LOCK", true)]
+    public async Task A_data_directory_whose_parts_have_the_wrong_kind_exits_2(string part, bool directory)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "raftkvd-kind-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            if (directory) Directory.CreateDirectory(Path.Combine(dir, part));
+            else await File.WriteAllTextAsync(Path.Combine(dir, part), "");
+            var stderr = new StringWriter();
+            var code = await Daemon.RunAsync([dir], (_, _, _) => throw new InvalidOperationException("must not start"),
+                TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+            Assert.Equal(2, code);
+            Assert.Contains(part + " must be a " + (directory ? "file" : "directory"), stderr.ToString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_http_address_not_on_this_machine_exits_1_before_anything_is_written()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "raftkvd-addr-" + Guid.NewGuid().ToString("N"));
+        var stderr = new StringWriter();
+        // 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
+        var code = await Daemon.RunAsync(["-haddr", "192.0.2.1:11000", dir], (_, _, _) => throw new InvalidOperationException("must not start"),
+            TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+        Assert.Equal(1, code);
+        Assert.Contains("192.0.2.1 is not an address of this machine", stderr.ToString());
+        Assert.False(Directory.Exists(dir));
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Net;
 using RaftKv.Node;
 using RaftKv.Raft;
 using RaftKv.Server.Hosting;
+using RaftKv.Storage;
 
 namespace RaftKv.Server.Tests;
 
@@ -78,6 +79,19 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public async Task Files_that_are_not_node_state_do_not_stop_a_first_node_bootstrapping()
+    {
+        // A fresh volume's lost+found, or a note left by an operator, is not a node's state.
+        Directory.CreateDirectory(Path.Combine(_dataDir, "lost+found"));
+        await File.WriteAllTextAsync(Path.Combine(_dataDir, "notes.txt"), "node 1");
+        var run = new Run().Start(_dataDir);
+        await run.WaitServingAsync();
+        Assert.True(run.Options!.Bootstrap);
+        Assert.Contains("bootstrapping a new cluster", run.Stdout.ToString());
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
     public async Task Inmem_says_writes_are_not_durable()
     {
         var run = new Run().Start("-inmem", _dataDir);
@@ -120,8 +134,8 @@ public sealed class DaemonTests : IDisposable
     [Fact]
     public async Task Node_with_state_does_not_join_again()
     {
-        Directory.CreateDirectory(_dataDir);
-        await File.WriteAllTextAsync(Path.Combine(_dataDir, "wal-0001"), "state");
+        Directory.CreateDirectory(Path.Combine(_dataDir, NodeStorage.SnapshotFolder));
+        await File.WriteAllTextAsync(Path.Combine(_dataDir, NodeStorage.SnapshotFolder, "snapshot"), "state");
         await using var leader = await RunningServer.StartAsync(new FakeKvNode("leader"));
         var run = new Run();
         run.Node.LastLogIndex = 42;

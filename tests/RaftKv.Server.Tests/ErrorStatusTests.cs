@@ -38,6 +38,25 @@ public sealed class ErrorStatusTests
     }
 
     [Theory]
+    [InlineData("/key", "{\"a\":\"\\ud800\"}")]              // a lone surrogate escape in a value
+    [InlineData("/key", "{\"\\udc00x\":\"v\"}")]             // ... in a key
+    [InlineData("/key", "{\"a\":\"\xff\"}")]                  // a byte that is not UTF-8 (sent as Latin-1)
+    [InlineData("/join", "{\"id\":\"\\ud800\",\"addr\":\"h:1\"}")]
+    [InlineData("/raft/transfer-leadership", "{\"id\":\"\xff\"}")]
+    public async Task Text_that_is_not_unicode_is_400_not_500(string path, string body)
+    {
+        await using var server = await RunningServer.StartAsync();
+        var bytes = System.Text.Encoding.Latin1.GetBytes(body);
+        using var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var error = await (await server.Client.PostAsync(path, content)).AssertErrorAsync(HttpStatusCode.BadRequest);
+        Assert.StartsWith("malformed JSON", error);
+        Assert.Empty(server.Node.Sets);
+        Assert.Empty(server.Node.Joins);
+        Assert.Empty(server.Node.Transfers);
+    }
+
+    [Theory]
     [InlineData("/key/")]
     [InlineData("/key")]
     [InlineData("/db/")]

@@ -42,6 +42,29 @@ public sealed class ForwardingTests
         Assert.False(leader.Node.Data.ContainsKey("a/b"));
     }
 
+    [Theory]
+    [InlineData("/db/dir\\file", "dir\\file")]
+    [InlineData("/db/p/../q", "p/../q")]
+    [InlineData("/db/m/%2e%2e/n", "m/../n")]
+    [InlineData("/db/a/.", "a/.")]
+    [InlineData("/hraftd/db/./x", "./x")]
+    public async Task A_forwarded_key_reaches_the_leader_as_the_client_spelled_it(string path, string key)
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+
+        // Sent raw: a canonicalizing client would itself rewrite the path before the follower ever saw it.
+        var raw = new Uri("http://" + follower.Address + path, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        using var set = await follower.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, raw) { Content = new StringContent("v") });
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        Assert.Equal(key, Assert.Single(leader.Node.Data).Key);
+
+        using var delete = await follower.Client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, raw));
+        Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        Assert.Empty(leader.Node.Data);
+    }
+
     [Fact]
     public async Task Reads_above_none_are_forwarded_none_is_local()
     {

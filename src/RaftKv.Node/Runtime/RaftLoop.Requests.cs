@@ -44,11 +44,46 @@ internal sealed partial class RaftLoop
                 tcs.TrySetException(new NodeException(NodeErrorKind.NotFound, $"node '{change.NodeId}' is not a member of the cluster"));
                 return;
             }
+            if (_core.Role == Role.Leader && change.Type is ConfigChangeType.AddVoter or ConfigChangeType.AddNonVoter)
+            {
+                if (CheckAddition(change, out var problem) is { } checkedChange) change = checkedChange;
+                else
+                {
+                    tcs.TrySetException(new NodeException(NodeErrorKind.BadRequest, problem!));
+                    return;
+                }
+            }
             var r = _core.ProposeConfigChange(change);
             if (!r.Accepted) tcs.TrySetException(Refused(r));
             else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
         });
         return tcs.Task;
+    }
+
+    /// <summary>
+    /// Checks an addition against the members: a raft address already used by another id is refused (two ids at one
+    /// address make a phantom voter that can never answer, and the quorum grows for nothing). A join that names no HTTP
+    /// address keeps the one the member has, as hraftd's join body carries none: forwarding to that node must not break.
+    /// Returns the change to propose, or null with the reason.
+    /// </summary>
+    private ConfigChange? CheckAddition(ConfigChange change, out string? problem)
+    {
+        problem = null;
+        var address = NodeAddress.Parse(change.Address);
+        foreach (var member in _core.Config.Members)
+        {
+            var existing = NodeAddress.Parse(member.Address);
+            if (member.Id != change.NodeId && string.Equals(existing.Raft, address.Raft, StringComparison.OrdinalIgnoreCase))
+            {
+                problem = $"raft address {address.Raft} is already used by node '{member.Id}'; remove that node first to reuse it";
+                return null;
+            }
+            if (member.Id == change.NodeId && address.Http.Length == 0 && existing.Http.Length > 0)
+            {
+                change = change with { Address = new NodeAddress(address.Raft, existing.Http).ToString() };
+            }
+        }
+        return change;
     }
 
     /// <summary>A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.</summary>

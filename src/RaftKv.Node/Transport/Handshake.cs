@@ -35,7 +35,7 @@ internal static class Handshake
     public const ushort Version = 1;
     public const int HelloFixedLength = 12;
     public const int ReplyLength = 7;
-    public const int MaxIdBytes = 1024;
+    public const int MaxIdBytes = NodeIds.MaxBytes;
     public const int MaxAddressBytes = 1024;
 
     public const byte Accepted = 0;

@@ -71,7 +71,7 @@ public sealed partial class TcpTransport : IRaftTransport
         _options.Validate();
         _logger = logger;
         LocalId = localId;
-        if (advertiseAddress is not null && !TransportSockets.TryParseHostPort(advertiseAddress, out _, out _))
+        if (advertiseAddress is not null && !NetworkAddress.TryParse(advertiseAddress, out _, out _))
         {
             throw new FormatException($"advertise address '{advertiseAddress}' is not of the form host:port");
         }
@@ -250,7 +250,7 @@ public sealed partial class TcpTransport : IRaftTransport
     private void Learn(string peerId, string announced, EndPoint? remote)
     {
         if (peerId.Length == 0 || peerId == LocalId) return;
-        if (!TransportSockets.TryParseHostPort(announced, out var host, out var port) || port == 0) return;
+        if (!NetworkAddress.TryParse(announced, out var host, out var port) || port == 0) return;
         if (host.Length == 0 || host == "*" || (IPAddress.TryParse(host, out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any))))
         {
             // The caller listens on every interface and did not say which one to use: the one it called from is reachable.

@@ -7,28 +7,10 @@ namespace RaftKv.Node.Transport;
 /// <summary>Address parsing and the socket settings every raft connection gets.</summary>
 internal static class TransportSockets
 {
-    /// <summary>
-    /// Splits "host:port" ("[v6]:port" for IPv6 literals; an empty host means every interface). False when it is not of that form.
-    /// </summary>
-    public static bool TryParseHostPort(string address, out string host, out int port)
-    {
-        host = "";
-        port = 0;
-        if (string.IsNullOrWhiteSpace(address)) return false;
-        address = address.Trim();
-        var colon = address.LastIndexOf(':');
-        if (colon < 0) return false;
-        host = address[..colon];
-        if (!int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > IPEndPoint.MaxPort) return false;
-        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
-        else if (host.Contains(':')) return false; // an IPv6 literal must be bracketed, or the port is ambiguous
-        return true;
-    }
-
     /// <summary>The endpoint to connect to for a peer address: an <see cref="IPEndPoint"/> for literals, else a <see cref="DnsEndPoint"/> resolved at each connect.</summary>
     public static EndPoint ParsePeerEndPoint(string address)
     {
-        if (!TryParseHostPort(address, out var host, out var port) || host.Length == 0 || port == 0)
+        if (!NetworkAddress.TryParse(address, out var host, out var port) || host.Length == 0 || port == 0)
         {
             throw new FormatException($"peer address '{address}' is not of the form host:port");
         }
@@ -38,11 +20,11 @@ internal static class TransportSockets
     /// <summary>The local endpoint to bind for a listen address; host names are resolved once, preferring IPv4.</summary>
     public static IPEndPoint ResolveListenEndPoint(string address)
     {
-        if (!TryParseHostPort(address, out var host, out var port))
+        if (!NetworkAddress.TryParse(address, out var host, out var port))
         {
             throw new FormatException($"listen address '{address}' is not of the form host:port (port 0 picks a free port)");
         }
-        if (host.Length == 0 || host == "*") return new IPEndPoint(IPAddress.Any, port);
+        if (host is "" or "*" or "+") return new IPEndPoint(IPAddress.Any, port);
         if (IPAddress.TryParse(host, out var ip)) return new IPEndPoint(ip, port);
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return new IPEndPoint(IPAddress.Loopback, port);
         var addresses = Dns.GetHostAddresses(host);

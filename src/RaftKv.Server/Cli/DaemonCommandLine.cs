@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
@@ -77,7 +78,7 @@ public sealed class DaemonCommandLine
 
     private readonly Option<string> _heartbeat = DurationOption("--heartbeat-timeout", "100ms", "Leader heartbeat interval");
     private readonly Option<string> _election = DurationOption("--election-timeout", "1s", "Base election timeout (a follower that hears no leader for [T, 2T) starts an election)");
-    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due");
+    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due", TimeSpan.FromDays(365));
     private readonly Option<string> _requestTimeout = DurationOption("--request-timeout", "5s", "Longest a client request may take, waiting for a leader included");
 
     private readonly Option<int> _snapshotThreshold = new("--snapshot-threshold")
@@ -124,13 +125,21 @@ public sealed class DaemonCommandLine
         }
         foreach (var option in new[] { _httpAdvAddr, _raftAdvAddr })
         {
-            option.Validators.Add(r => ValidateAddress(r, r.GetValueOrDefault<string?>()));
+            option.Validators.Add(r =>
+            {
+                var address = r.GetValueOrDefault<string?>();
+                ValidateAddress(r, address);
+                if (address is not null && NetworkAddress.TryParse(address, out var host, out _) && host is "" or "*" or "+")
+                {
+                    r.AddError($"{r.Option.Name}: \"{address}\" needs a host other nodes can reach (a name or an IP)");
+                }
+            });
         }
         _id.Validators.Add(r =>
         {
-            if (string.IsNullOrWhiteSpace(r.GetValueOrDefault<string?>()))
+            if (NodeIds.Problem(r.GetValueOrDefault<string?>()) is { } problem)
             {
-                r.AddError("--id must not be empty");
+                r.AddError("--id: " + problem);
             }
         });
         _snapshotThreshold.Validators.Add(r => RequirePositive(r, "--snapshot-threshold"));
@@ -157,7 +166,7 @@ public sealed class DaemonCommandLine
         {
             foreach (var address in SplitJoin(r.GetValueOrDefault<string[]>()))
             {
-                if (!HostPort.TrySplit(address, out _, out var port) || port == 0)
+                if (!NetworkAddress.IsDialable(address))
                 {
                     r.AddError($"--join: \"{address}\" is not a host:port address");
                 }
@@ -226,6 +235,15 @@ public sealed class DaemonCommandLine
         {
             return new CommandLineOutcome { Error = "--election-timeout must be longer than --heartbeat-timeout" };
         }
+        if (NodeIds.Problem(options.Id) is { } idProblem)
+        {
+            // The id defaults to the raft advertise address, which the address checks have already vetted; kept for safety.
+            return new CommandLineOutcome { Error = "--id: " + idProblem };
+        }
+        if (Overlap(httpAddr, raftAddr))
+        {
+            return new CommandLineOutcome { Error = $"--http-addr {httpAddr} and --raft-addr {raftAddr} use the same port: give them different ones" };
+        }
         return new CommandLineOutcome { Options = options };
     }
 
@@ -235,7 +253,7 @@ public sealed class DaemonCommandLine
     /// </summary>
     internal static string AdvertiseDefault(string bind)
     {
-        if (!HostPort.TrySplit(bind, out var host, out var port))
+        if (!NetworkAddress.TryParse(bind, out var host, out var port))
         {
             return bind;
         }
@@ -274,8 +292,14 @@ public sealed class DaemonCommandLine
             .Distinct(StringComparer.OrdinalIgnoreCase)
             .ToList();
 
-    private static Option<string> DurationOption(string name, string defaultValue, string description)
+    /// <summary>
+    /// A duration flag, positive and at most <paramref name="max"/> (24h unless said): the node's timers and
+    /// cancellation deadlines cannot take more than about 49 days, and a request timeout is also multiplied
+    /// (a snapshot request may take six of them).
+    /// </summary>
+    private static Option<string> DurationOption(string name, string defaultValue, string description, TimeSpan? max = null)
     {
+        var limit = max ?? TimeSpan.FromHours(24);
         var option = new Option<string>(name)
         {
             Description = description + " (e.g. 100ms, 1s, 2m)",
@@ -292,6 +316,10 @@ public sealed class DaemonCommandLine
             {
                 r.AddError($"{name} must be positive");
             }
+            else if (value > limit)
+            {
+                r.AddError($"{name} must be at most {Durations.Format(limit)}");
+            }
         });
         return option;
     }
@@ -299,7 +327,7 @@ public sealed class DaemonCommandLine
     private static void ValidateAddress(OptionResult result, string? address)
     {
         if (address is null) return;
-        if (!HostPort.TrySplit(address, out _, out var port))
+        if (!NetworkAddress.TryParse(address, out _, out var port))
         {
             result.AddError($"{result.Option.Name}: \"{address}\" is not a host:port address");
         }
@@ -308,6 +336,16 @@ public sealed class DaemonCommandLine
             // The addresses go into the cluster configuration, where other nodes and forwarded requests look them up.
             result.AddError($"{result.Option.Name}: \"{address}\" needs a fixed port (0 would pick one other nodes cannot know)");
         }
+    }
+
+    /// <summary>True when binding both addresses would clash: the same port, on the same host or with either on every interface.</summary>
+    private static bool Overlap(string a, string b)
+    {
+        if (!NetworkAddress.TryParse(a, out var hostA, out var portA) || !NetworkAddress.TryParse(b, out var hostB, out var portB) || portA != portB || portA == 0)
+        {
+            return false;
+        }
+        return HostPort.SameEndpoint(a, b) || hostA is "" or "*" or "+" or "0.0.0.0" or "::" || hostB is "" or "*" or "+" or "0.0.0.0" or "::";
     }
 
     private static void RequirePositive(OptionResult result, string name)

@@ -1,3 +1,5 @@
+using RaftKv.Storage;
+
 namespace RaftKv.Server.Cli;
 
 /// <summary>Checks the data directory before anything starts, so a bad path is a usage error (exit 2), not a half-started node.</summary>
@@ -22,6 +24,17 @@ public static class DataDirectory
         {
             return null;
         }
+        foreach (var folder in new[] { NodeStorage.WalFolder, NodeStorage.SnapshotFolder })
+        {
+            if (File.Exists(Path.Combine(path, folder)))
+            {
+                return $"data directory {path} is not usable: {folder} must be a directory, and it is a file";
+            }
+        }
+        if (Directory.Exists(Path.Combine(path, NodeStorage.LockFile)))
+        {
+            return $"data directory {path} is not usable: {NodeStorage.LockFile} must be a file, and it is a directory";
+        }
         try
         {
             Directory.CreateDirectory(path);
@@ -37,7 +50,9 @@ public static class DataDirectory
         }
     }
 
-    /// <summary>True when the directory holds no state (missing, or empty): the node is new.</summary>
-    public static bool IsEmpty(string path) =>
-        !Directory.Exists(path) || !Directory.EnumerateFileSystemEntries(path).Any();
+    /// <summary>
+    /// True when the directory holds no node state (missing, empty, or only other files such as a volume's
+    /// lost+found): the node is new, and may bootstrap or join.
+    /// </summary>
+    public static bool IsNew(string path) => !Directory.Exists(path) || !NodeStorage.HasState(path);
 }

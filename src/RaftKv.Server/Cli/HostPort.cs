@@ -1,3 +1,4 @@
+using RaftKv.Node;
 namespace RaftKv.Server.Cli;
 
 /// <summary>host:port helpers shared by the flags, the join logic and forwarding.</summary>
@@ -22,28 +23,10 @@ public static class HostPort
         return a;
     }
 
-    /// <summary>Splits host:port (IPv6 in brackets); false when there is no valid port.</summary>
-    public static bool TrySplit(string address, out string host, out int port)
-    {
-        host = "";
-        port = 0;
-        var colon = address.LastIndexOf(':');
-        if (colon < 0 || !int.TryParse(address.AsSpan(colon + 1), out port) || port is < 0 or > 65535)
-        {
-            return false;
-        }
-        host = address[..colon];
-        if (host.StartsWith('[') && host.EndsWith(']'))
-        {
-            host = host[1..^1];
-        }
-        return !host.Contains(':') || address.StartsWith('[');
-    }
-
     /// <summary>True when two addresses name the same endpoint, treating the loopback spellings as one host.</summary>
     public static bool SameEndpoint(string a, string b)
     {
-        if (!TrySplit(Normalize(a), out var ha, out var pa) || !TrySplit(Normalize(b), out var hb, out var pb))
+        if (!NetworkAddress.TryParse(Normalize(a), out var ha, out var pa) || !NetworkAddress.TryParse(Normalize(b), out var hb, out var pb))
         {
             return string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
         }

@@ -86,7 +86,7 @@ public static class Daemon
         // hraftd's rule: a node with nowhere to join, or told to join only itself (the fork starts every node with the
         // same --rjoin), founds the cluster, but only if it has no state yet. The node also refuses to bootstrap over state.
         var joinTargets = options.JoinTargetsExcludingSelf();
-        var fresh = options.InMemory || DataDirectory.IsEmpty(options.DataDirectory);
+        var fresh = options.InMemory || DataDirectory.IsNew(options.DataDirectory);
         var bootstrap = joinTargets.Count == 0 && fresh;
 
         await stdout.WriteLineAsync(
@@ -147,7 +147,18 @@ public static class Daemon
                 if (status.LastLogIndex == 0)
                 {
                     var joiner = new ClusterJoiner(joinClient, logger);
-                    joining = Task.Run(() => joiner.JoinAsync(joinTargets, options.Id, options.RaftAdvertiseAddress, options.HttpAdvertiseAddress, shutdown.Token));
+                    joining = Task.Run(async () =>
+                    {
+                        try
+                        {
+                            await joiner.JoinAsync(joinTargets, options.Id, options.RaftAdvertiseAddress, options.HttpAdvertiseAddress, shutdown.Token);
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException)
+                        {
+                            // The joiner retries what it expects; anything else is said at once (not at shutdown, as a crash).
+                            logger.LogError(e, "Joining the cluster failed; this node is not a member. Fix -join and restart it");
+                        }
+                    });
                 }
                 else
                 {

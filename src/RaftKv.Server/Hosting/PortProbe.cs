@@ -1,3 +1,4 @@
+using RaftKv.Node;
 using System.Net;
 using System.Net.Sockets;
 using RaftKv.Node.Transport;
@@ -11,16 +12,24 @@ namespace RaftKv.Server.Hosting;
 /// created its files (and, on a first start, bootstrapped a cluster).
 /// </summary>
 /// <remarks>
-/// Only "address already in use" counts. Anything else (a name that does not resolve, an address not on this host,
-/// a privileged port, no IPv6) is left to the real bind, which reports it: the probe must never refuse a start that
-/// would have worked. Connections lingering in TIME_WAIT do not count as in use (.NET sets SO_REUSEADDR on Unix).
-/// There is a window between the probe and the real bind; losing that race gives the later error, as before.
+/// What counts is what would make the real bind fail too: the address in use, an address that is not this host's, a
+/// port this process may not bind, a name that does not resolve. Anything else (no IPv6, say) is left to the real
+/// bind: the probe must never refuse a start that would have worked. Connections lingering in TIME_WAIT do not count
+/// as in use (.NET sets SO_REUSEADDR on Unix). There is a window between the probe and the real bind; losing that
+/// race gives the later error (after the node has opened its data directory).
 /// </remarks>
 internal static class PortProbe
 {
     /// <summary>Why Kestrel could not listen on <paramref name="address"/> (every address a name resolves to), or null when it looks free.</summary>
-    public static string? HttpInUse(string address) =>
-        HostPort.TrySplit(address, out var host, out var port) && port != 0 ? FirstTaken(ResolveLikeKestrel(host), port) : null;
+    public static string? HttpInUse(string address)
+    {
+        if (!NetworkAddress.TryParse(address, out var host, out var port) || port == 0)
+        {
+            return null;
+        }
+        var addresses = ResolveLikeKestrel(host);
+        return addresses.Count == 0 ? $"host {host} does not resolve to any address" : FirstTaken(addresses, port);
+    }
 
     /// <summary>Why the raft transport could not listen on <paramref name="address"/>, or null when it looks free.</summary>
     public static string? RaftInUse(string address)
@@ -30,9 +39,13 @@ internal static class PortProbe
         {
             endPoint = TcpTransport.ListenEndPoint(address);
         }
-        catch (Exception e) when (e is FormatException or SocketException)
+        catch (FormatException)
         {
             return null;
+        }
+        catch (SocketException e)
+        {
+            return $"cannot resolve it: {e.Message}";
         }
         return endPoint.Port == 0 ? null : FirstTaken([endPoint.Address], endPoint.Port);
     }
@@ -53,6 +66,14 @@ internal static class PortProbe
             {
                 return $"port {port} is already in use (by another raftkvd, or another program)";
             }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                return $"{ip} is not an address of this machine";
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+            {
+                return $"not allowed to listen on port {port} (ports below 1024 need privileges)";
+            }
             catch (SocketException)
             {
             }
@@ -61,7 +82,7 @@ internal static class PortProbe
     }
 
     // The addresses ServerApp.Listen has Kestrel bind for a host (for "localhost", the IPv4 one of the two it binds).
-    private static IEnumerable<IPAddress> ResolveLikeKestrel(string host)
+    private static IReadOnlyList<IPAddress> ResolveLikeKestrel(string host)
     {
         if (host is "" or "0.0.0.0" or "*" or "+")
         {

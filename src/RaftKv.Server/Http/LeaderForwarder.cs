@@ -61,7 +61,13 @@ internal sealed class LeaderForwarder : IDisposable
     {
         var request = context.Request;
         var target = "http://" + leaderHttpAddress + RawTarget(context);
-        using var message = new HttpRequestMessage(new HttpMethod(request.Method), target);
+        // Sent exactly as received: a canonicalizing Uri would turn '\' into '/' and drop "." and ".." segments (even
+        // %2e ones), so a key such as "a\b" or "p/../q" would reach the leader as another key.
+        if (!Uri.TryCreate(target, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }, out var uri))
+        {
+            return (ForwardOutcome.Retry, $"the leader's HTTP address {leaderHttpAddress} is not usable");
+        }
+        using var message = new HttpRequestMessage(new HttpMethod(request.Method), uri);
         if (!body.IsEmpty || HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method))
         {
             message.Content = new ReadOnlyMemoryContent(body);

@@ -53,6 +53,11 @@ internal static class RequestJson
         {
             throw BadRequest($"malformed JSON: {e.Message}");
         }
+        catch (InvalidOperationException)
+        {
+            // GetString's answer to bytes that are not UTF-8, or a \uD800 escape with no partner.
+            throw BadRequest(InvalidText);
+        }
         if (pairs.Count == 0)
         {
             throw BadRequest("body must contain at least one key, e.g. {\"foo\":\"bar\"}");
@@ -125,9 +130,18 @@ internal static class RequestJson
         {
             return null;
         }
-        return value.ValueKind == JsonValueKind.String
-            ? value.GetString()
-            : throw BadRequest($"\"{name}\" must be a string, not {value.ValueKind.ToString().ToLowerInvariant()}");
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            throw BadRequest($"\"{name}\" must be a string, not {value.ValueKind.ToString().ToLowerInvariant()}");
+        }
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            throw BadRequest(InvalidText);
+        }
     }
 
     private static bool? GetBool(JsonElement root, string name)
@@ -153,6 +167,8 @@ internal static class RequestJson
         JsonTokenType.Null => "null",
         _ => token.ToString(),
     };
+
+    private const string InvalidText = "malformed JSON: strings must be valid UTF-8, with no unpaired \\uD800-\\uDFFF escape";
 
     private static RequestException BadRequest(string message) => new(StatusCodes.Status400BadRequest, message);
 }

@@ -108,7 +108,7 @@ public sealed class KvNodeTests
         var follower = c.Nodes.Values.First(n => n != leader);
         var e = await Assert.ThrowsAsync<NodeException>(() => follower.SetAsync(Pairs(("x", "y"))));
         Assert.Equal(NodeErrorKind.NotLeader, e.Kind);
-        Assert.Equal("http-" + leader.Id, e.LeaderHttpAddress);
+        Assert.Equal(NodeCluster.HttpAddressOf(leader.Id), e.LeaderHttpAddress);
     }
 
     [Fact]
@@ -183,14 +183,43 @@ public sealed class KvNodeTests
         await using var c = new NodeCluster();
         await c.StartClusterAsync(2);
         var leader = await c.LeaderAsync();
-        await leader.JoinAsync("n2", "raft-n2", "http-n2", voter: true);
+        await leader.JoinAsync("n2", NodeCluster.RaftAddressOf("n2"), NodeCluster.HttpAddressOf("n2"), voter: true);
         var status = await leader.GetStatusAsync();
         Assert.Equal(2, status.Servers.Count);
-        await leader.JoinAsync("n9", "raft-n9", "http-old", voter: false);
-        await leader.JoinAsync("n9", "raft-n9", "http-new", voter: false);
+        await leader.JoinAsync("n9", "raft-n9:1", "http-old:1", voter: false);
+        await leader.JoinAsync("n9", "raft-n9:1", "http-new:1", voter: false);
         status = await leader.GetStatusAsync();
         var n9 = Assert.Single(status.Servers, s => s.Id == "n9");
-        Assert.Equal("http-new", n9.HttpAddress);
+        Assert.Equal("http-new:1", n9.HttpAddress);
         Assert.False(n9.Voter);
+
+        // hraftd's join body has no HTTP address: joining again without one keeps the known one (forwarding needs it).
+        await leader.JoinAsync("n9", "raft-n9:2", "", voter: false);
+        n9 = Assert.Single((await leader.GetStatusAsync()).Servers, s => s.Id == "n9");
+        Assert.Equal(("raft-n9:2", "http-new:1"), (n9.RaftAddress, n9.HttpAddress));
     }
+
+    [Theory]
+    [InlineData("n5", "raft-n5", "", "not a host:port")]              // no port
+    [InlineData("n5", "a b:1", "", "not a host:port")]
+    [InlineData("n5", "raft-n5:+1", "", "not a host:port")]
+    [InlineData("n5", "raft-n5:1", "a b:80", "HTTP address")]
+    [InlineData("n5", "raft-n5:1", "h:1\r\nInjected: 1", "HTTP address")]
+    [InlineData("n5", ":7000", "", "not a host:port")]                // binds anywhere, dials nowhere
+    [InlineData("a\nb", "raft-n5:1", "", "control characters")]
+    [InlineData("n5", "raft-n1:12000", "", "already used by node 'n1'")] // another id at a member's address
+    public async Task Join_refuses_what_would_break_the_configuration(string id, string raft, string http, string problem)
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(1);
+        var leader = await c.LeaderAsync();
+        var before = Members(await leader.GetStatusAsync());
+        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync(id, raft, http, voter: true));
+        Assert.Equal(NodeErrorKind.BadRequest, e.Kind);
+        Assert.Contains(problem, e.Message);
+        Assert.Equal(before, Members(await leader.GetStatusAsync()));
+    }
+
+    private static List<(string, string, string, bool)> Members(NodeStatus status) =>
+        status.Servers.Select(s => (s.Id, s.RaftAddress, s.HttpAddress, s.Voter)).ToList();
 }

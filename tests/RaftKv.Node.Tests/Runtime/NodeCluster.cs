@@ -44,12 +44,18 @@ internal sealed class NodeCluster : IAsyncDisposable
         return slow;
     }
 
+    /// <summary>The raft address of node <paramref name="id"/> on the in-process network (host:port, as joins require).</summary>
+    public static string RaftAddressOf(string id) => $"raft-{id}:12000";
+
+    /// <summary>The HTTP address node <paramref name="id"/> advertises.</summary>
+    public static string HttpAddressOf(string id) => $"http-{id}:11000";
+
     public NodeOptions OptionsFor(string id, bool bootstrap) => Configure(new NodeOptions
     {
         Id = id,
         DataDirectory = Path.Combine(_root, id),
-        RaftBindAddress = "raft-" + id,
-        HttpAdvertiseAddress = "http-" + id,
+        RaftBindAddress = RaftAddressOf(id),
+        HttpAdvertiseAddress = HttpAddressOf(id),
         Bootstrap = bootstrap,
         // Quick enough for tests, slow enough that a busy CI machine does not cause spurious elections.
         HeartbeatTimeout = TimeSpan.FromMilliseconds(50),
@@ -79,7 +85,7 @@ internal sealed class NodeCluster : IAsyncDisposable
         {
             var id = "n" + i;
             await StartAsync(id);
-            await (await LeaderAsync()).JoinAsync(id, "raft-" + id, "http-" + id, voter: true);
+            await (await LeaderAsync()).JoinAsync(id, RaftAddressOf(id), HttpAddressOf(id), voter: true);
         }
         return first;
     }

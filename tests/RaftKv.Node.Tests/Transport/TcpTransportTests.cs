@@ -51,29 +51,6 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
     }
 
-    [Theory]
-    [InlineData("127.0.0.1:7000", "127.0.0.1", 7000)]
-    [InlineData("node-1.example:7000", "node-1.example", 7000)]
-    [InlineData("[::1]:0", "::1", 0)]
-    [InlineData(":7000", "", 7000)]
-    public void Host_port_addresses_parse(string address, string host, int port)
-    {
-        Assert.True(TransportSockets.TryParseHostPort(address, out var h, out var p));
-        Assert.Equal((host, port), (h, p));
-    }
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("host")]
-    [InlineData("host:")]
-    [InlineData("host:70000")]
-    [InlineData("host:-1")]
-    [InlineData("::1:7000")]
-    public void Malformed_addresses_are_refused(string address)
-    {
-        Assert.False(TransportSockets.TryParseHostPort(address, out _, out _));
-    }
-
     [Fact]
     public async Task A_host_name_listen_address_works_and_peers_may_use_names()
     {
