@@ -19,6 +19,9 @@ public static class ServerApp
     /// <summary>The path prefix the fork uses; every endpoint is also served under it.</summary>
     public const string PathPrefix = "/hraftd";
 
+    /// <summary>Room in the request line besides the key: method, path, query, protocol.</summary>
+    private const int RequestLineSlackBytes = 4096;
+
     /// <summary>How far past --max-body Kestrel will read to drain a refused body (see <see cref="Build"/>).</summary>
     private const long DrainSlackBytes = 1L << 20;
 
@@ -61,6 +64,9 @@ public static class ServerApp
             // reliably reads the 413; with the caps equal Kestrel resets the connection and clients often see only the reset.
             // Anything beyond the slack is cut off at the socket, as before.
             kestrel.Limits.MaxRequestBodySize = options.MaxBodyBytes + DrainSlackBytes;
+            // A key that can be written must be readable and deletable, and those put it in the URL, percent-encoded
+            // (up to 3 bytes per byte): Kestrel's 8 KiB request line would answer 414 for keys a POST accepted.
+            kestrel.Limits.MaxRequestLineSize = (int)Math.Max(kestrel.Limits.MaxRequestLineSize, options.MaxKeyBytes * 3L + RequestLineSlackBytes);
             Listen(kestrel, options.HttpAddress);
         });
 

@@ -48,6 +48,38 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Raftd_port_flag_and_a_raft_port_1000_above_it()
+    {
+        // goraft/raftd's walkthrough: raftd -p 4002 -join localhost:4001 ~/node.2
+        var o = Parse("-p", "4002", "-join", "localhost:4001", "/node.2");
+        Assert.Equal("localhost:4002", o.HttpAddress);
+        Assert.Equal("localhost:5002", o.RaftAddress);
+        Assert.Equal(["localhost:4001"], o.Join);
+        Assert.Equal("/node.2", o.DataDirectory);
+    }
+
+    [Fact]
+    public void Fork_walkthrough_needs_no_raft_address_or_data_directory()
+    {
+        // The fork's walkthrough: hraftd --rjoin :11000 --haddr :11001 (and nothing else).
+        var o = Parse("--rjoin", ":11000", "--haddr", ":11001");
+        Assert.Equal(":11001", o.HttpAddress);
+        Assert.Equal(":12001", o.RaftAddress);
+        Assert.Equal("localhost:12001", o.RaftAdvertiseAddress);
+        Assert.Equal("localhost:12001", o.Id);
+        Assert.Equal("raftkvd-11001", o.DataDirectory);
+        Assert.Equal(["localhost:11000"], o.Join);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:8001", "127.0.0.1:9001")]
+    [InlineData("[::1]:8001", "[::1]:9001")]
+    [InlineData(":64535", ":65535")]
+    [InlineData(":64536", null)]
+    public void Default_raft_address_is_1000_above_the_http_port(string http, string? raft) =>
+        Assert.Equal(raft, DaemonCommandLine.DefaultRaftAddress(http));
+
+    [Fact]
     public void Long_forms_and_equals_syntax()
     {
         var o = Parse("--id=n2", "--http-addr=127.0.0.1:8001", "--raft-addr", "127.0.0.1:9001", "--http-adv-addr", "h2:8001",
@@ -129,7 +161,10 @@ public sealed class CommandLineTests
     [InlineData("--request-timeout", "2000h", "/d")]           // past what the timers take
     [InlineData("--heartbeat-timeout", "25h", "--election-timeout", "26h", "/d")]
     [InlineData("-id")]
-    [InlineData("-inmem")]                                     // no data directory
+    [InlineData("-p", "0", "/d")]
+    [InlineData("-p", "70000", "/d")]
+    [InlineData("-p", "4001", "-haddr", "localhost:4001", "/d")] // two answers to one question
+    [InlineData("-haddr", "localhost:65000", "/d")]            // no raft port 1000 above it
     [InlineData("/a", "/b")]
     public async Task Usage_errors_exit_2_with_one_line_and_start_nothing(params string[] args)
     {
@@ -228,14 +263,16 @@ public sealed class CommandLineTests
         var help = stdout.ToString();
         foreach (var flag in new[] { "-id", "--id", "-haddr", "--http-addr", "--haddr", "-raddr", "--raft-addr", "--raddr", "-join", "--join", "--rjoin",
                      "-inmem", "--http-adv-addr", "--raft-adv-addr", "--heartbeat-timeout", "--election-timeout", "--snapshot-threshold",
-                     "--trailing-logs", "--snapshot-interval", "--request-timeout", "--max-body", "-v", "-debug", "-trace", "<data-dir>" })
+                     "--trailing-logs", "--snapshot-interval", "--request-timeout", "--max-body", "-v", "-debug", "-trace", "-p", "<data-dir>" })
         {
             Assert.Contains(flag, help);
         }
-        foreach (var value in new[] { "localhost:11000", "localhost:12000", "100ms", "8192", "10240", "2m", "5s", "1MiB" })
+        foreach (var value in new[] { "localhost:11000", "100ms", "8192", "10240", "2m", "5s", "1MiB" })
         {
             Assert.Contains("[default: " + value + "]", help);
         }
+        Assert.Contains("port + 1000: localhost:12000]", help);
+        Assert.Contains("[default: raftkvd-<HTTP port> in the current directory]", help);
     }
 }
 

@@ -6,6 +6,22 @@ namespace RaftKv.Server.Tests;
 /// <summary>hraftd's API (POST /key, GET/DELETE /key/{k}, POST /join, GET /status), at its path and under /hraftd.</summary>
 public sealed class HraftdApiTests
 {
+    [Fact]
+    public async Task The_longest_key_a_write_accepts_can_be_read_and_deleted()
+    {
+        await using var server = await RunningServer.StartAsync();
+        // Every byte of "é" is percent-encoded in the URL: 3 characters each, the worst case.
+        var key = "k" + new string('é', (ServerOptions.DefaultMaxKeyBytes - 1) / 2);
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.SendAsync(HttpMethod.Post, "/key", $"{{\"{key}\":\"v\"}}")).StatusCode);
+        var path = "/key/" + Uri.EscapeDataString(key);
+        Assert.True(path.Length > 3 * 60_000, "the URL is longer than Kestrel's default 8 KiB request line");
+        var read = await server.Client.GetAsync(path + "?level=none");
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal("v", (await read.JsonAsync()).GetProperty(key).GetString());
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.DeleteAsync(path)).StatusCode);
+        Assert.False(server.Node.Data.ContainsKey(key));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("/hraftd")]

@@ -1,5 +1,7 @@
 using RaftKv.Node;
 using System.CommandLine;
+using System.Globalization;
+using System.Net;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
@@ -26,10 +28,10 @@ public sealed record CommandLineOutcome
 /// </summary>
 public sealed class DaemonCommandLine
 {
-    private readonly Argument<string> _dataDir = new("data-dir")
+    private readonly Argument<string?> _dataDir = new("data-dir")
     {
-        Description = "Directory for the log and snapshots (created if missing)",
-        Arity = ArgumentArity.ExactlyOne,
+        Description = "Directory for the log and snapshots (created if missing) [default: raftkvd-<HTTP port> in the current directory]",
+        Arity = ArgumentArity.ZeroOrOne,
     };
 
     private readonly Option<string?> _id = new("--id", "-id")
@@ -45,16 +47,21 @@ public sealed class DaemonCommandLine
         HelpName = "host:port",
     };
 
+    private readonly Option<int?> _port = new("-p", "--port")
+    {
+        Description = "goraft/raftd's spelling: HTTP on localhost:<port> (instead of --http-addr)",
+        HelpName = "port",
+    };
+
     private readonly Option<string?> _httpAdvAddr = new("--http-adv-addr")
     {
         Description = "HTTP address other nodes use to reach this one [default: the bind address]",
         HelpName = "host:port",
     };
 
-    private readonly Option<string> _raftAddr = new("--raft-addr", "-raddr", "--raddr")
+    private readonly Option<string?> _raftAddr = new("--raft-addr", "-raddr", "--raddr")
     {
-        Description = "Raft bind address, host:port",
-        DefaultValueFactory = _ => "localhost:12000",
+        Description = "Raft bind address, host:port [default: the HTTP address's host, port + 1000: localhost:12000]",
         HelpName = "host:port",
     };
 
@@ -114,15 +121,22 @@ public sealed class DaemonCommandLine
     {
         Command = new RootCommand("raftkvd: a Raft-replicated key-value store server (hraftd-compatible HTTP API)")
         {
-            _dataDir, _id, _httpAddr, _httpAdvAddr, _raftAddr, _raftAdvAddr, _join, _inmem,
+            _dataDir, _id, _httpAddr, _port, _httpAdvAddr, _raftAddr, _raftAdvAddr, _join, _inmem,
             _heartbeat, _election, _snapshotThreshold, _trailingLogs, _snapshotInterval, _requestTimeout, _maxBody,
             _verbose, _debug, _trace,
         };
 
-        foreach (var option in new[] { _httpAddr, _raftAddr })
+        foreach (var option in new Option[] { _httpAddr, _raftAddr })
         {
-            option.Validators.Add(r => ValidateAddress(r, r.GetValueOrDefault<string>()));
+            option.Validators.Add(r => ValidateAddress(r, r.GetValueOrDefault<string?>()));
         }
+        _port.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is not (>= 1 and <= 65535))
+            {
+                r.AddError("-p must be a port between 1 and 65535");
+            }
+        });
         foreach (var option in new[] { _httpAdvAddr, _raftAdvAddr })
         {
             option.Validators.Add(r =>
@@ -201,7 +215,20 @@ public sealed class DaemonCommandLine
         }
 
         var httpAddr = result.GetRequiredValue(_httpAddr);
-        var raftAddr = result.GetRequiredValue(_raftAddr);
+        if (result.GetValue(_port) is { } port)
+        {
+            if (result.GetResult(_httpAddr) is { Implicit: false })
+            {
+                return new CommandLineOutcome { Error = "-p and --http-addr both set the HTTP address: give one" };
+            }
+            httpAddr = $"localhost:{port.ToString(CultureInfo.InvariantCulture)}";
+        }
+        var raftAddr = result.GetValue(_raftAddr) ?? DefaultRaftAddress(httpAddr);
+        if (raftAddr is null)
+        {
+            return new CommandLineOutcome { Error = $"no default raft address for HTTP address {httpAddr} (its port + 1000 is past 65535): give --raft-addr" };
+        }
+        NetworkAddress.TryParse(httpAddr, out _, out var httpPort);
         var raftAdv = result.GetValue(_raftAdvAddr) ?? AdvertiseDefault(raftAddr);
         Durations.TryParse(result.GetRequiredValue(_heartbeat), out var heartbeat, out _);
         Durations.TryParse(result.GetRequiredValue(_election), out var election, out _);
@@ -211,7 +238,7 @@ public sealed class DaemonCommandLine
 
         var options = new DaemonOptions
         {
-            DataDirectory = result.GetRequiredValue(_dataDir),
+            DataDirectory = result.GetValue(_dataDir) ?? "raftkvd-" + httpPort.ToString(CultureInfo.InvariantCulture),
             Id = result.GetValue(_id) ?? raftAdv,
             HttpAddress = httpAddr,
             HttpAdvertiseAddress = result.GetValue(_httpAdvAddr) ?? AdvertiseDefault(httpAddr),
@@ -245,6 +272,21 @@ public sealed class DaemonCommandLine
             return new CommandLineOutcome { Error = $"--http-addr {httpAddr} and --raft-addr {raftAddr} use the same port: give them different ones" };
         }
         return new CommandLineOutcome { Options = options };
+    }
+
+    /// <summary>
+    /// The raft address when none is given: the HTTP address's host with the port 1000 higher, hraftd's pair
+    /// (11000/12000) carried over to any HTTP port, so the fork's and raftd's walkthroughs, which name only the HTTP
+    /// side, give each node its own raft port. Null when that port would be past 65535.
+    /// </summary>
+    internal static string? DefaultRaftAddress(string httpAddress)
+    {
+        if (!NetworkAddress.TryParse(httpAddress, out _, out var port) || port + 1000 > IPEndPoint.MaxPort)
+        {
+            return null;
+        }
+        var colon = httpAddress.LastIndexOf(':');
+        return httpAddress[..(colon + 1)] + (port + 1000).ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>
