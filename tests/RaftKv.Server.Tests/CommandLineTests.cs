@@ -7,6 +7,13 @@ namespace RaftKv.Server.Tests;
 /// <summary>raftkvd's flags: hraftd's spellings, long forms, the fork's, defaults, usage errors (exit 2, one line), --help.</summary>
 public sealed class CommandLineTests
 {
+    /// <summary>
+    /// <paramref name="args"/> with HTTP and raft on free ports: the daemon checks its ports before its data directory,
+    /// so a test about the directory must not depend on the default ports being free on the machine.
+    /// </summary>
+    internal static string[] OnFreePorts(params string[] args) =>
+        ["-haddr", $"127.0.0.1:{FreePorts.Pick()}", "-raddr", $"127.0.0.1:{FreePorts.Pick()}", .. args];
+
     private static DaemonOptions Parse(params string[] args)
     {
         var outcome = new DaemonCommandLine().Parse(args);
@@ -204,7 +211,7 @@ public sealed class CommandLineTests
             foreach (var dir in new[] { file, Path.Combine(file, "sub") })
             {
                 var stderr = new StringWriter();
-                var code = await Daemon.RunAsync([dir], (_, _, _) => throw new InvalidOperationException("must not start"),
+                var code = await Daemon.RunAsync(OnFreePorts(dir), (_, _, _) => throw new InvalidOperationException("must not start"),
                     TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
                 Assert.Equal(2, code);
                 Assert.Contains(dir, stderr.ToString());
@@ -230,7 +237,7 @@ public sealed class CommandLineTests
             if (directory) Directory.CreateDirectory(Path.Combine(dir, part));
             else await File.WriteAllTextAsync(Path.Combine(dir, part), "");
             var stderr = new StringWriter();
-            var code = await Daemon.RunAsync([dir], (_, _, _) => throw new InvalidOperationException("must not start"),
+            var code = await Daemon.RunAsync(OnFreePorts(dir), (_, _, _) => throw new InvalidOperationException("must not start"),
                 TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
             Assert.Equal(2, code);
             Assert.Contains(part + " must be a " + (directory ? "file" : "directory"), stderr.ToString());
@@ -322,5 +329,21 @@ public sealed class ValueParsingTests
     [InlineData("/key/", "key", "")]
     [InlineData("/db/a+b", "db", "a+b")]
     [InlineData("/other/a", "key", null)]
+    [InlineData("/key/caf%C3%A9%20au%20lait", "key", "café au lait")]
+    [InlineData("/key/%e2%82%ac-%25", "key", "€-%")]
     public void Raw_path_keys(string raw, string segment, string? key) => Assert.Equal(key, Web.RequestKeysFromRaw(raw, segment));
+
+    [Theory]
+    [InlineData("/key/%ff")]          // not UTF-8 (was stored as the literal "%ff", the same key as /key/%25ff)
+    [InlineData("/key/%c3%28")]
+    [InlineData("/key/%")]
+    [InlineData("/key/a%")]
+    [InlineData("/key/a%2")]
+    [InlineData("/key/a%zz")]
+    [InlineData("/db/%ed%a0%80")]     // an encoded surrogate
+    public void Malformed_percent_encoding_is_400(string raw)
+    {
+        var e = Assert.Throws<RaftKv.Server.Http.RequestException>(() => Web.RequestKeysFromRaw(raw, raw.Split('/')[1]));
+        Assert.Equal(400, e.Status);
+    }
 }

@@ -31,9 +31,12 @@ public sealed class DaemonTests : IDisposable
         public Task<int> Exit { get; private set; } = Task.FromResult(-1);
         public string HttpAddress { get; set; } = $"127.0.0.1:{FreePorts.Pick()}";
 
+        // Free, like the HTTP port: the daemon checks it can listen there (a port below 1024 would need root).
+        public string RaftAddress { get; } = $"127.0.0.1:{FreePorts.Pick()}";
+
         public Run Start(params string[] args)
         {
-            Exit = Task.Run(() => Daemon.RunAsync(["-haddr", HttpAddress, "-raddr", "127.0.0.1:1", .. args], (options, _, _) =>
+            Exit = Task.Run(() => Daemon.RunAsync(["-haddr", HttpAddress, "-raddr", RaftAddress, .. args], (options, _, _) =>
             {
                 Options = options;
                 return Task.FromResult<IKvNode>(Node);
@@ -71,7 +74,7 @@ public sealed class DaemonTests : IDisposable
         var run = new Run().Start(_dataDir);
         await run.WaitServingAsync();
         Assert.True(run.Options!.Bootstrap);
-        Assert.Equal("127.0.0.1:1", run.Options.Id);
+        Assert.Equal(run.RaftAddress, run.Options.Id);
         Assert.Contains("bootstrapping a new cluster", run.Stdout.ToString());
 
         Assert.Equal(0, await run.StopAsync());
@@ -154,7 +157,7 @@ public sealed class DaemonTests : IDisposable
     public async Task Node_start_failure_exits_1()
     {
         var stderr = new StringWriter();
-        var code = await Daemon.RunAsync(["-inmem", _dataDir], (_, _, _) => throw new NotImplementedException("not yet"),
+        var code = await Daemon.RunAsync([.. CommandLineTests.OnFreePorts("-inmem", _dataDir)], (_, _, _) => throw new NotImplementedException("not yet"),
             TextWriter.Null, stderr, default, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         Assert.Equal(1, code);
         Assert.Contains("cannot start the node: not yet", stderr.ToString());

@@ -17,6 +17,7 @@ public sealed class ErrorStatusTests
     [InlineData("{\"a\":[\"x\"]}")]         // array value
     [InlineData("[{\"a\":\"b\"}]")]         // array body
     [InlineData("{\"\":\"v\"}")]            // empty key
+    [InlineData("{\"a\\u0000b\":\"v\"}")]   // NUL: no URL can name it, so it could never be read
     [InlineData("{}")]                      // nothing to set
     [InlineData("{\"a\":null}")]
     public async Task Bad_set_bodies_are_400(string body)
@@ -65,6 +66,23 @@ public sealed class ErrorStatusTests
     {
         await using var server = await RunningServer.StartAsync();
         Assert.Contains("empty", await (await server.Client.GetAsync(path)).AssertErrorAsync(HttpStatusCode.BadRequest));
+    }
+
+    [Theory]
+    [InlineData("/key/%ff")]
+    [InlineData("/db/a%zz")]
+    public async Task Malformed_percent_encoding_in_a_path_key_is_400(string path)
+    {
+        await using var server = await RunningServer.StartAsync();
+        // As sent by curl: HttpClient's Uri would re-escape the path before it left.
+        var raw = new Uri("http://" + server.Address + path, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        var error = await (await server.Client.GetAsync(raw)).AssertErrorAsync(HttpStatusCode.BadRequest);
+        Assert.Contains("percent-encod", error);
+        // The literal spelling was once the key used: it must not be what a DELETE removes.
+        var literal = path[(path.IndexOf('/', 1) + 1)..];
+        server.Node.Data[literal] = "kept";
+        Assert.Equal(HttpStatusCode.BadRequest, (await server.Client.DeleteAsync(raw)).StatusCode);
+        Assert.Equal("kept", server.Node.Data[literal]);
     }
 
     [Fact]

@@ -120,6 +120,13 @@ public sealed class ForwardingTests
 
         var read = await follower.Client.GetAsync("/key/a%2Fb?redirect=true&level=strong");
         Assert.Equal($"http://{leader.Address}/key/a%2Fb?redirect=true&level=strong", read.Headers.Location?.OriginalString);
+
+        // A value that is neither yes nor no is refused, not read as "forward": the client asked not to be forwarded.
+        var unclear = await follower.Client.SendAsync(HttpMethod.Post, "/key?redirect=yes", """{"a":"1"}""");
+        Assert.Contains("redirect", await unclear.AssertErrorAsync(HttpStatusCode.BadRequest));
+        Assert.Empty(leader.Node.Sets);
+        Assert.Equal(HttpStatusCode.OK, (await follower.Client.SendAsync(HttpMethod.Post, "/key?redirect=false", """{"a":"1"}""")).StatusCode);
+        Assert.Single(leader.Node.Sets);
     }
 
     [Fact]

@@ -79,6 +79,14 @@ internal sealed partial class RaftLoop : IDisposable
             // The in-memory log has nothing to flush; only the WAL syncs in the background.
             AsyncStorageSync = storage is FileLogStorage,
         }, storage);
+        if (_core.Config.Members.Length > 0 && _core.Config.Find(options.Id) is null)
+        {
+            // The id defaults to the raft address, so changing -raddr alone renames a node; under the new name it is not
+            // a member, never hears from a leader, and would otherwise sit there without a word.
+            _log.LogWarning(
+                "This node's id {Id} is not in the cluster configuration it has stored (members: {Members}). If it was removed, that is expected; if its id or raft address (the default id) changed, restart it with the old one",
+                options.Id, string.Join(", ", _core.Config.Members.Select(m => m.Id)));
+        }
         if (storage is FileLogStorage) _syncer = new BackgroundSyncer(options.Id, OnSynced, OnSyncFailed, options.WalFlushForTests);
         _nextSnapshotCheck = DateTime.UtcNow + options.SnapshotInterval;
         _thread = new Thread(Run) { IsBackground = true, Name = "raft-loop " + options.Id };

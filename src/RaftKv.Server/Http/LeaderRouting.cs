@@ -122,8 +122,18 @@ internal sealed class LeaderRouting : IDisposable
         }).WithHeader("Location", location);
     }
 
-    private static bool IsTrue(Microsoft.Extensions.Primitives.StringValues values) =>
-        values.Count > 0 && (values[0] is "" or "1" || string.Equals(values[0], "true", StringComparison.OrdinalIgnoreCase));
+    /// <summary>
+    /// <c>?redirect</c>: absent, "0" or "false" forwards; present bare, "1" or "true" redirects. Anything else is 400:
+    /// a client that meant to redirect must not have its write forwarded and applied instead.
+    /// </summary>
+    private static bool IsTrue(Microsoft.Extensions.Primitives.StringValues values)
+    {
+        if (values.Count == 0) return false;
+        var value = values[0];
+        if (value is "" or "1" || string.Equals(value, "true", StringComparison.OrdinalIgnoreCase)) return true;
+        if (value is "0" || string.Equals(value, "false", StringComparison.OrdinalIgnoreCase)) return false;
+        throw new RequestException(StatusCodes.Status400BadRequest, $"invalid redirect value \"{value}\": use true or false");
+    }
 
     /// <inheritdoc/>
     public void Dispose() => _deadline.Dispose();

@@ -178,6 +178,29 @@ public sealed class KvNodeTests
     }
 
     [Fact]
+    public async Task A_node_restarted_under_another_id_says_it_is_not_a_member()
+    {
+        var log = new LogCapture();
+        await using var c = new NodeCluster { LoggerFactory = log };
+        await c.StartClusterAsync(1);
+        await c.StopAsync("n1");
+        Assert.DoesNotContain(log.Messages, m => m.Contains("not in the cluster configuration"));
+
+        // Same data directory, another id: what changing -raddr alone does, since the id defaults to it.
+        var renamed = c.OptionsFor("n1", bootstrap: false) with { Id = "renamed" };
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await (await KvNode.StartAsync(renamed, log, _ => c.Network.Transport(renamed.RaftAddress), stop.Token)).DisposeAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // Whether or not it finished starting, the warning comes first.
+        }
+        Assert.Contains(log.Messages, m => m.Contains("renamed is not in the cluster configuration") && m.Contains("members: n1"));
+    }
+
+    [Fact]
     public async Task Join_IsIdempotentAndUpdatesAddresses()
     {
         await using var c = new NodeCluster();
