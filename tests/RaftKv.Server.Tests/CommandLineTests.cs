@@ -71,7 +71,7 @@ public sealed class CommandLineTests
         // The fork's walkthrough: hraftd --rjoin :11000 --haddr :11001 (and nothing else).
         var o = Parse("--rjoin", ":11000", "--haddr", ":11001");
         Assert.Equal(":11001", o.HttpAddress);
-        Assert.Equal(":12001", o.RaftAddress);
+        Assert.Equal("localhost:12001", o.RaftAddress); // raft stays on loopback unless asked: it has no authentication
         Assert.Equal("localhost:12001", o.RaftAdvertiseAddress);
         Assert.Equal("localhost:12001", o.Id);
         Assert.Equal("raftkvd-11001", o.DataDirectory);
@@ -81,7 +81,11 @@ public sealed class CommandLineTests
     [Theory]
     [InlineData("127.0.0.1:8001", "127.0.0.1:9001")]
     [InlineData("[::1]:8001", "[::1]:9001")]
-    [InlineData(":64535", ":65535")]
+    [InlineData("node1.example:11000", "node1.example:12000")]
+    [InlineData(":64535", "localhost:65535")]
+    [InlineData(":11000", "localhost:12000")]          // a wildcard HTTP bind keeps the old default raft address (and id)
+    [InlineData("0.0.0.0:11000", "localhost:12000")]
+    [InlineData("[::]:11000", "localhost:12000")]
     [InlineData(":64536", null)]
     public void Default_raft_address_is_1000_above_the_http_port(string http, string? raft) =>
         Assert.Equal(raft, DaemonCommandLine.DefaultRaftAddress(http));
@@ -172,6 +176,10 @@ public sealed class CommandLineTests
     [InlineData("-p", "70000", "/d")]
     [InlineData("-p", "4001", "-haddr", "localhost:4001", "/d")] // two answers to one question
     [InlineData("-haddr", "localhost:65000", "/d")]            // no raft port 1000 above it
+    [InlineData("-inmen")]                                     // a mistyped flag is not a data directory
+    [InlineData("-p", "4001", "--verbos")]
+    [InlineData("--raft-adv-addr", "0.0.0.0:12000", "/d")]     // every node would dial itself
+    [InlineData("-join", "0.0.0.0:11000", "/d")]
     [InlineData("/a", "/b")]
     public async Task Usage_errors_exit_2_with_one_line_and_start_nothing(params string[] args)
     {

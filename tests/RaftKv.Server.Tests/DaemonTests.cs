@@ -122,6 +122,25 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public async Task A_join_the_cluster_refuses_as_such_is_not_retried()
+    {
+        var refusals = 0;
+        await using var leader = await RunningServer.StartAsync(new FakeKvNode("leader")
+        {
+            Fail = op => op == "join" && Interlocked.Increment(ref refusals) > 0
+                ? new NodeException(NodeErrorKind.BadRequest, "raft address r2:12000 is already used by node 'n1'")
+                : null,
+        });
+        var run = new Run().Start("-id", "n2", "--raft-adv-addr", "r2:12000", "-join", leader.Address, _dataDir);
+
+        await RunningServer.WaitUntilAsync(() => run.Logs.Messages.Any(m => m.Contains("Not retrying")), "the refusal to be logged");
+        Assert.Contains(run.Logs.Messages, m => m.Contains("already used by node 'n1'"));
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the joiner's first pause is 200 ms: a retry would have come by now
+        Assert.Equal(1, Volatile.Read(ref refusals));
+        Assert.Equal(0, await run.StopAsync());
+    }
+
+    [Fact]
     public async Task Join_naming_only_itself_bootstraps()
     {
         // The fork starts every node with the same --rjoin; the node it names founds the cluster. Spelled with

@@ -28,8 +28,7 @@ public static class NetworkAddress
         var colon = address.LastIndexOf(':');
         if (colon < 0) return false;
         var digits = address.AsSpan(colon + 1);
-        if (digits.Length is 0 or > 5 || !int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out port)
-            || port > IPEndPoint.MaxPort)
+        if (digits.IsEmpty || !int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > IPEndPoint.MaxPort)
         {
             port = 0;
             return false;
@@ -49,8 +48,29 @@ public static class NetworkAddress
         return true;
     }
 
-    /// <summary>True for a <c>host:port</c> other nodes and clients can reach: a host is named and the port is not 0.</summary>
-    public static bool IsDialable(string? address) => TryParse(address, out var host, out var port) && host.Length > 0 && host is not ("*" or "+") && port != 0;
+    /// <summary>
+    /// True for a <c>host:port</c> other nodes and clients can reach: a host is named (not a wildcard such as
+    /// <c>0.0.0.0</c>, which would have every node dial itself) and the port is not 0.
+    /// </summary>
+    public static bool IsDialable(string? address) =>
+        TryParse(address, out var host, out var port) && port != 0 && !IsWildcard(host);
+
+    /// <summary>True for the hosts that mean "every interface" when binding: empty, <c>*</c>, <c>+</c>, <c>0.0.0.0</c>, <c>::</c>.</summary>
+    public static bool IsWildcard(string host) =>
+        host is "" or "*" or "+" || (IPAddress.TryParse(host, out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any)));
+
+    /// <summary>True when two addresses name the same endpoint, treating the loopback spellings (localhost, 127.0.0.1, ::1, an empty host) as one host.</summary>
+    public static bool SameEndpoint(string a, string b)
+    {
+        if (!TryParse(a, out var ha, out var pa) || !TryParse(b, out var hb, out var pb))
+        {
+            return string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+        }
+        return pa == pb && (string.Equals(ha, hb, StringComparison.OrdinalIgnoreCase) || (IsLoopback(ha) && IsLoopback(hb)));
+    }
+
+    private static bool IsLoopback(string host) =>
+        host.Length == 0 || host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host == "127.0.0.1" || host == "::1";
 
     private static bool IsHostName(string name)
     {

@@ -62,8 +62,9 @@ internal sealed partial class RaftLoop
 
     /// <summary>
     /// Checks an addition against the members: a raft address already used by another id is refused (two ids at one
-    /// address make a phantom voter that can never answer, and the quorum grows for nothing). A join that names no HTTP
-    /// address keeps the one the member has, as hraftd's join body carries none: forwarding to that node must not break.
+    /// address make a phantom voter that can never answer, and the quorum grows for nothing; loopback spellings count as
+    /// one host). A join that names no HTTP address keeps the one the member has, as hraftd's join body carries none and
+    /// forwarding to that node must not break, unless its raft address moved to another host.
     /// Returns the change to propose, or null with the reason.
     /// </summary>
     private ConfigChange? CheckAddition(ConfigChange change, out string? problem)
@@ -73,18 +74,23 @@ internal sealed partial class RaftLoop
         foreach (var member in _core.Config.Members)
         {
             var existing = NodeAddress.Parse(member.Address);
-            if (member.Id != change.NodeId && string.Equals(existing.Raft, address.Raft, StringComparison.OrdinalIgnoreCase))
+            if (member.Id != change.NodeId && NetworkAddress.SameEndpoint(existing.Raft, address.Raft))
             {
                 problem = $"raft address {address.Raft} is already used by node '{member.Id}'; remove that node first to reuse it";
                 return null;
             }
-            if (member.Id == change.NodeId && address.Http.Length == 0 && existing.Http.Length > 0)
+            if (member.Id == change.NodeId && address.Http.Length == 0 && existing.Http.Length > 0 && SameHost(existing.Raft, address.Raft))
             {
                 change = change with { Address = new NodeAddress(address.Raft, existing.Http).ToString() };
             }
         }
         return change;
     }
+
+    /// <summary>True when both raft addresses are on one host: a node that moved hosts has moved its HTTP side too.</summary>
+    private static bool SameHost(string a, string b) =>
+        NetworkAddress.TryParse(a, out var ha, out _) && NetworkAddress.TryParse(b, out var hb, out _)
+        && string.Equals(ha, hb, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.</summary>
     public Task<string?> ReadLinearizableAsync(string key)

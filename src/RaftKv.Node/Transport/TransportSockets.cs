@@ -10,7 +10,8 @@ internal static class TransportSockets
     /// <summary>The endpoint to connect to for a peer address: an <see cref="IPEndPoint"/> for literals, else a <see cref="DnsEndPoint"/> resolved at each connect.</summary>
     public static EndPoint ParsePeerEndPoint(string address)
     {
-        if (!NetworkAddress.TryParse(address, out var host, out var port) || host.Length == 0 || port == 0)
+        // Trimmed: addresses stored in a configuration by older versions, whose checks let surrounding spaces through.
+        if (!NetworkAddress.TryParse(address.Trim(), out var host, out var port) || host.Length == 0 || port == 0)
         {
             throw new FormatException($"peer address '{address}' is not of the form host:port");
         }

@@ -143,7 +143,7 @@ public sealed class DaemonCommandLine
             {
                 var address = r.GetValueOrDefault<string?>();
                 ValidateAddress(r, address);
-                if (address is not null && NetworkAddress.TryParse(address, out var host, out _) && host is "" or "*" or "+")
+                if (address is not null && NetworkAddress.TryParse(address, out var host, out _) && NetworkAddress.IsWildcard(host))
                 {
                     r.AddError($"{r.Option.Name}: \"{address}\" needs a host other nodes can reach (a name or an IP)");
                 }
@@ -214,6 +214,11 @@ public sealed class DaemonCommandLine
             return new CommandLineOutcome { InformationRequest = result };
         }
 
+        if (result.GetValue(_dataDir) is { Length: > 1 } dataDir && dataDir[0] == '-')
+        {
+            // With the directory optional, a mistyped flag would otherwise be taken for it (and "-inmen" run durable).
+            return new CommandLineOutcome { Error = $"unknown flag {dataDir} (a data directory whose name starts with '-' can be given as ./{dataDir})" };
+        }
         var httpAddr = result.GetRequiredValue(_httpAddr);
         if (result.GetValue(_port) is { } port)
         {
@@ -275,18 +280,21 @@ public sealed class DaemonCommandLine
     }
 
     /// <summary>
-    /// The raft address when none is given: the HTTP address's host with the port 1000 higher, hraftd's pair
-    /// (11000/12000) carried over to any HTTP port, so the fork's and raftd's walkthroughs, which name only the HTTP
-    /// side, give each node its own raft port. Null when that port would be past 65535.
+    /// The raft address when none is given: port 1000 above the HTTP port, hraftd's pair (11000/12000) carried over to
+    /// any HTTP port, so the fork's and raftd's walkthroughs, which name only the HTTP side, give each node its own raft
+    /// port. The host is the HTTP address's, except that an HTTP bind on every interface (":11000", "0.0.0.0:11000")
+    /// keeps raft on localhost, as the old fixed default did: the transport has no authentication, so it is exposed
+    /// only when asked for, and the default id (the raft address) of such a node stays what it was. Null when the
+    /// port would be past 65535.
     /// </summary>
     internal static string? DefaultRaftAddress(string httpAddress)
     {
-        if (!NetworkAddress.TryParse(httpAddress, out _, out var port) || port + 1000 > IPEndPoint.MaxPort)
+        if (!NetworkAddress.TryParse(httpAddress, out var host, out var port) || port + 1000 > IPEndPoint.MaxPort)
         {
             return null;
         }
-        var colon = httpAddress.LastIndexOf(':');
-        return httpAddress[..(colon + 1)] + (port + 1000).ToString(CultureInfo.InvariantCulture);
+        var raftPort = (port + 1000).ToString(CultureInfo.InvariantCulture);
+        return NetworkAddress.IsWildcard(host) ? "localhost:" + raftPort : httpAddress[..(httpAddress.LastIndexOf(':') + 1)] + raftPort;
     }
 
     /// <summary>
@@ -387,7 +395,7 @@ public sealed class DaemonCommandLine
         {
             return false;
         }
-        return HostPort.SameEndpoint(a, b) || hostA is "" or "*" or "+" or "0.0.0.0" or "::" || hostB is "" or "*" or "+" or "0.0.0.0" or "::";
+        return HostPort.SameEndpoint(a, b) || NetworkAddress.IsWildcard(hostA) || NetworkAddress.IsWildcard(hostB);
     }
 
     private static void RequirePositive(OptionResult result, string name)

@@ -23,16 +23,6 @@ public static class HostPort
         return a;
     }
 
-    /// <summary>True when two addresses name the same endpoint, treating the loopback spellings as one host.</summary>
-    public static bool SameEndpoint(string a, string b)
-    {
-        if (!NetworkAddress.TryParse(Normalize(a), out var ha, out var pa) || !NetworkAddress.TryParse(Normalize(b), out var hb, out var pb))
-        {
-            return string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
-        }
-        return pa == pb && (string.Equals(ha, hb, StringComparison.OrdinalIgnoreCase) || (IsLoopback(ha) && IsLoopback(hb)));
-    }
-
-    private static bool IsLoopback(string host) =>
-        host.Length == 0 || host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host == "127.0.0.1" || host == "::1";
+    /// <summary>True when two addresses name the same endpoint once normalized (see <see cref="NetworkAddress.SameEndpoint"/>).</summary>
+    public static bool SameEndpoint(string a, string b) => NetworkAddress.SameEndpoint(Normalize(a), Normalize(b));
 }

@@ -19,7 +19,10 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
     /// <summary>Time allowed for one join request.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Joins; returns the address that accepted. Throws only when cancelled.</summary>
+    /// <summary>
+    /// Joins; returns the address that accepted. Throws when cancelled, or <see cref="JoinRefusedException"/> when a
+    /// member answers 400 (retrying a join the cluster refuses as such cannot succeed).
+    /// </summary>
     public async Task<string> JoinAsync(
         IReadOnlyList<string> addresses, string id, string raftAddress, string httpAddress, CancellationToken cancellationToken)
     {
@@ -46,6 +49,13 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
                         return address;
                     }
                     var text = await response.Content.ReadAsStringAsync(attempt.Token);
+                    if (response.StatusCode == System.Net.HttpStatusCode.BadRequest)
+                    {
+                        // The cluster refuses this join as such (a bad address, another node's address): asking again
+                        // cannot help. Said once, loudly; the node stays up, not a member, until restarted with fixed flags.
+                        logger.LogError("Join through {Address} refused: {Body}. Not retrying: fix the flags and restart this node", address, text);
+                        throw new JoinRefusedException(text);
+                    }
                     logger.LogWarning("Join through {Address} refused (round {Round}): {Status} {Body}", address, round, (int)response.StatusCode, text);
                 }
                 catch (Exception e) when (e is HttpRequestException or UriFormatException or InvalidOperationException
@@ -75,3 +85,6 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
         return buffer.ToArray();
     }
 }
+
+/// <summary>A member refused the join with 400: the request itself is wrong, so it is not retried.</summary>
+public sealed class JoinRefusedException(string message) : Exception(message);

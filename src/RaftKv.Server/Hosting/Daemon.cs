@@ -153,6 +153,10 @@ public static class Daemon
                         {
                             await joiner.JoinAsync(joinTargets, options.Id, options.RaftAdvertiseAddress, options.HttpAdvertiseAddress, shutdown.Token);
                         }
+                        catch (JoinRefusedException)
+                        {
+                            // Logged by the joiner.
+                        }
                         catch (Exception e) when (e is not OperationCanceledException)
                         {
                             // The joiner retries what it expects; anything else is said at once (not at shutdown, as a crash).

@@ -11,6 +11,8 @@ public sealed class NetworkAddressTests
     [InlineData(":7000", "", 7000)]
     [InlineData("*:7000", "*", 7000)]
     [InlineData("localhost:65535", "localhost", 65535)]
+    [InlineData("host:07000", "host", 7000)]
+    [InlineData("NODE.Example.:1", "NODE.Example.", 1)]
     public void Host_port_addresses_parse(string address, string host, int port)
     {
         Assert.True(NetworkAddress.TryParse(address, out var h, out var p));
@@ -26,7 +28,6 @@ public sealed class NetworkAddressTests
     [InlineData("host:+7000")]      // int.Parse would take the sign
     [InlineData("host: 7000")]      // ... and the space
     [InlineData("host:7000 ")]
-    [InlineData("host:0007000")]
     [InlineData("::1:7000")]        // IPv6 must be bracketed
     [InlineData("[::1:7000")]
     [InlineData("[nothex]:7000")]
@@ -43,6 +44,15 @@ public sealed class NetworkAddressTests
     }
 
     [Fact]
+    public void Loopback_spellings_are_one_endpoint()
+    {
+        Assert.True(NetworkAddress.SameEndpoint("localhost:5000", "127.0.0.1:5000"));
+        Assert.True(NetworkAddress.SameEndpoint("[::1]:5000", "LOCALHOST:5000"));
+        Assert.False(NetworkAddress.SameEndpoint("localhost:5000", "localhost:5001"));
+        Assert.False(NetworkAddress.SameEndpoint("a:5000", "b:5000"));
+    }
+
+    [Fact]
     public void A_host_longer_than_a_dns_name_is_refused()
     {
         Assert.True(NetworkAddress.TryParse(new string('a', NetworkAddress.MaxHostLength) + ":1", out _, out _));
@@ -55,6 +65,8 @@ public sealed class NetworkAddressTests
     [InlineData(":7000", false)]     // fine to bind, but nobody can dial "no host"
     [InlineData("*:7000", false)]
     [InlineData("+:7000", false)]
+    [InlineData("0.0.0.0:7000", false)]
+    [InlineData("[::]:7000", false)]
     [InlineData("127.0.0.1:0", false)]
     public void Only_a_named_host_and_a_fixed_port_are_dialable(string address, bool dialable) =>
         Assert.Equal(dialable, NetworkAddress.IsDialable(address));

@@ -220,6 +220,15 @@ public sealed class KvNodeTests
         await leader.JoinAsync("n9", "raft-n9:2", "", voter: false);
         n9 = Assert.Single((await leader.GetStatusAsync()).Servers, s => s.Id == "n9");
         Assert.Equal(("raft-n9:2", "http-new:1"), (n9.RaftAddress, n9.HttpAddress));
+        // ... but not when it moved to another host: the old host's HTTP address would be wrong.
+        await leader.JoinAsync("n9", "elsewhere:2", "", voter: false);
+        n9 = Assert.Single((await leader.GetStatusAsync()).Servers, s => s.Id == "n9");
+        Assert.Equal(("elsewhere:2", ""), (n9.RaftAddress, n9.HttpAddress));
+
+        // Another id at a member's raft address is refused, however the loopback host is spelled.
+        await leader.JoinAsync("n10", "localhost:5000", "", voter: false);
+        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync("n11", "127.0.0.1:5000", "", voter: false));
+        Assert.Equal(NodeErrorKind.BadRequest, e.Kind);
     }
 
     [Theory]
