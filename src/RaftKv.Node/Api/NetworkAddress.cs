@@ -74,7 +74,7 @@ public static class NetworkAddress
 
     private static bool IsHostName(string name)
     {
-        if (name is "" or "*" or "+") return true;
+        if (name is "*" or "+") return true;
         foreach (var c in name)
         {
             if (!char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_' or '.')) return false;

@@ -251,7 +251,7 @@ public sealed partial class TcpTransport : IRaftTransport
     {
         if (peerId.Length == 0 || peerId == LocalId) return;
         if (!NetworkAddress.TryParse(announced, out var host, out var port) || port == 0) return;
-        if (host.Length == 0 || host == "*" || (IPAddress.TryParse(host, out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any))))
+        if (NetworkAddress.IsWildcard(host))
         {
             // The caller listens on every interface and did not say which one to use: the one it called from is reachable.
             if (remote is not IPEndPoint r) return;

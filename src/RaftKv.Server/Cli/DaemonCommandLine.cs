@@ -1,10 +1,10 @@
-using RaftKv.Node;
 using System.CommandLine;
-using System.Globalization;
-using System.Net;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Net;
 using Microsoft.Extensions.Logging;
+using RaftKv.Node;
 
 namespace RaftKv.Server.Cli;
 
@@ -266,11 +266,6 @@ public sealed class DaemonCommandLine
         if (options.ElectionTimeout <= options.HeartbeatTimeout)
         {
             return new CommandLineOutcome { Error = "--election-timeout must be longer than --heartbeat-timeout" };
-        }
-        if (NodeIds.Problem(options.Id) is { } idProblem)
-        {
-            // The id defaults to the raft advertise address, which the address checks have already vetted; kept for safety.
-            return new CommandLineOutcome { Error = "--id: " + idProblem };
         }
         if (Overlap(httpAddr, raftAddr))
         {

@@ -54,5 +54,5 @@ public static class DataDirectory
     /// True when the directory holds no node state (missing, empty, or only other files such as a volume's
     /// lost+found): the node is new, and may bootstrap or join.
     /// </summary>
-    public static bool IsNew(string path) => !Directory.Exists(path) || !NodeStorage.HasState(path);
+    public static bool IsNew(string path) => !NodeStorage.HasState(path);
 }

@@ -1,4 +1,5 @@
 using RaftKv.Node;
+
 namespace RaftKv.Server.Cli;
 
 /// <summary>host:port helpers shared by the flags, the join logic and forwarding.</summary>

@@ -58,8 +58,7 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
                     }
                     logger.LogWarning("Join through {Address} refused (round {Round}): {Status} {Body}", address, round, (int)response.StatusCode, text);
                 }
-                catch (Exception e) when (e is HttpRequestException or UriFormatException or InvalidOperationException
-                                              || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+                catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
                 {
                     logger.LogWarning("Join through {Address} failed (round {Round}): {Error}", address, round,
                         e is OperationCanceledException ? "timed out" : e.Message);

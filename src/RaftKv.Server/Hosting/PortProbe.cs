@@ -1,8 +1,7 @@
-using RaftKv.Node;
 using System.Net;
 using System.Net.Sockets;
+using RaftKv.Node;
 using RaftKv.Node.Transport;
-using RaftKv.Server.Cli;
 
 namespace RaftKv.Server.Hosting;
 
