@@ -26,7 +26,7 @@ public static class EmbeddedClusterExample
                 var options = Options("node" + i, dataRoot, bootstrap: false);
                 var node = await KvNode.StartAsync(options, cancellationToken: cancellationToken);
                 nodes.Add(node);
-                await first.JoinAsync(options.Id, options.RaftAddress, options.HttpAdvertiseAddress, voter: true, cancellationToken);
+                await first.JoinAsync(new JoinRequest(options.Id, options.RaftAddress, options.HttpAdvertiseAddress), cancellationToken);
             }
             output.WriteLine($"cluster of {nodes.Count} nodes formed");
 

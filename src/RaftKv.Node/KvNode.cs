@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Node.Runtime;
@@ -48,6 +49,7 @@ public sealed class KvNode : IKvNode
         SnapshotStore snapshots;
         SnapshotInfo? restoreFrom;
         IDisposable owner;
+        ulong incarnation;
         string? temporary = null;
         if (options.InMemory)
         {
@@ -57,6 +59,7 @@ public sealed class KvNode : IKvNode
             snapshots = SnapshotStore.Open(temporary, options.SnapshotsRetained);
             restoreFrom = null;
             owner = storage;
+            incarnation = Incarnations.New(); // nothing survives a restart, so every start is a new incarnation
         }
         else
         {
@@ -66,6 +69,7 @@ public sealed class KvNode : IKvNode
             snapshots = opened.Snapshots;
             restoreFrom = opened.RestoreFrom;
             owner = opened;
+            incarnation = opened.Incarnation;
         }
         IRaftTransport? transport = null;
         RaftLoop? loop = null;
@@ -73,12 +77,13 @@ public sealed class KvNode : IKvNode
         {
             if (options.Bootstrap && storage.LastIndex == 0 && storage.HardState.IsEmpty && storage.Snapshot.IsEmpty)
             {
-                var self = new Member(options.Id, new NodeAddress(options.RaftAddress, options.HttpAdvertiseAddress).ToString(), true);
-                RaftCore.Bootstrap(storage, new ClusterConfig([self]));
-                log.LogInformation("bootstrapped a new cluster with {Id} as its only voter", options.Id);
+                var self = new Member(options.Id, new NodeAddress(options.RaftAddress, options.HttpAdvertiseAddress).ToString(), true, incarnation);
+                var config = new ClusterConfig([self], Incarnations.NewClusterId());
+                RaftCore.Bootstrap(storage, config);
+                log.LogInformation("bootstrapped a new cluster {ClusterId} with {Id} as its only voter", config.ClusterId, options.Id);
             }
             transport = createTransport(log);
-            loop = new RaftLoop(options, log, storage, snapshots, restoreFrom, transport);
+            loop = new RaftLoop(options, log, storage, snapshots, restoreFrom, transport, incarnation);
             var receiver = loop;
             await transport.StartAsync(receiver.Receive, async (m, stream, ct) =>
             {
@@ -153,12 +158,15 @@ public sealed class KvNode : IKvNode
     }
 
     /// <inheritdoc />
-    public Task JoinAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken = default) =>
-        Route(async () => { await JoinLocalAsync(id, raftAddress, httpAddress, voter, cancellationToken).ConfigureAwait(false); return 0UL; },
-            new ForwardedRequest(ForwardedOp.Join, Id: id, RaftAddress: raftAddress, HttpAddress: httpAddress, Voter: voter), r => r.Index, cancellationToken);
+    public Task JoinAsync(JoinRequest request, CancellationToken cancellationToken = default) =>
+        Route(async () => { await JoinLocalAsync(request, cancellationToken).ConfigureAwait(false); return 0UL; },
+            new ForwardedRequest(ForwardedOp.Join, Id: request.Id, RaftAddress: request.RaftAddress, HttpAddress: request.HttpAddress, Voter: request.Voter,
+                Incarnation: request.Incarnation, ClusterId: request.ClusterId),
+            r => r.Index, cancellationToken);
 
-    private async Task JoinLocalAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken)
+    private async Task JoinLocalAsync(JoinRequest request, CancellationToken cancellationToken)
     {
+        var (id, raftAddress, httpAddress, voter) = (request.Id, request.RaftAddress, request.HttpAddress, request.Voter);
         if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(raftAddress))
             throw new NodeException(NodeErrorKind.BadRequest, "join needs a node id and its raft address");
         if (NodeIds.Problem(id) is { } idProblem)
@@ -169,10 +177,79 @@ public sealed class KvNode : IKvNode
             throw new NodeException(NodeErrorKind.BadRequest, $"raft address \"{raftAddress}\" is not a host:port other nodes can dial");
         if (httpAddress.Length > 0 && !NetworkAddress.IsDialable(httpAddress))
             throw new NodeException(NodeErrorKind.BadRequest, $"HTTP address \"{httpAddress}\" is not a host:port other nodes can reach");
-        var change = new ConfigChange(voter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, id, new NodeAddress(raftAddress, httpAddress).ToString());
-        await ChangeConfiguration(change, mustExist: false, cancellationToken).ConfigureAwait(false);
-        _log.LogInformation("{Id} joined as a {Kind} at {Address}", id, voter ? "voter" : "non-voter", raftAddress);
+        var before = await _loop.MemberProgressAsync(id).ConfigureAwait(false);
+        if (request.ClusterId.Length > 0 && before.ClusterId.Length > 0 && request.ClusterId != before.ClusterId)
+            throw OtherCluster(id, request.ClusterId, before.ClusterId);
+        var address = new NodeAddress(raftAddress, httpAddress).ToString();
+        var existing = before.Member;
+        var replacing = existing is not null && request.Incarnation != 0 && existing.Incarnation != 0 && existing.Incarnation != request.Incarnation;
+        if (!voter || (existing is { IsVoter: true } && !replacing))
+        {
+            // A non-voter, or an address update of a voter: one change.
+            var kind = voter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter;
+            await ChangeConfiguration(new ConfigChange(kind, id, address, request.Incarnation), mustExist: false, cancellationToken).ConfigureAwait(false);
+            _log.LogInformation("{Id} joined as a {Kind} at {Address}", id, voter ? "voter" : "non-voter", raftAddress);
+            return;
+        }
+        // A voter that is new, a non-voter, or a voter that lost its data: it counts in quorums only once it holds the
+        // log, so it joins (or is replaced) as a non-voter, is caught up, then promoted. Adding an empty voter at once
+        // would make every commit wait for it, and a voter that never comes up would halve the fault tolerance.
+        if (replacing)
+            _log.LogWarning("{Id} rejoins as incarnation {New}: incarnation {Old} lost its data. It is replaced as a non-voter and promoted once caught up",
+                id, Incarnations.Format(request.Incarnation), Incarnations.Format(existing!.Incarnation));
+        if (existing is not { IsVoter: false } || replacing || existing.Address != address)
+            await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddNonVoter, id, address, request.Incarnation), mustExist: false, cancellationToken).ConfigureAwait(false);
+        ulong incarnation;
+        try
+        {
+            incarnation = await WaitCaughtUpAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NodeException e) when (e.Kind == NodeErrorKind.Conflict && existing is null)
+        {
+            // Added a moment ago and refused us: take it out again, so nothing of this join stays behind.
+            try
+            {
+                await ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, cancellationToken).ConfigureAwait(false);
+            }
+            catch (NodeException removal)
+            {
+                _log.LogWarning("could not remove {Id} after it refused to join: {Error}", id, removal.Message);
+            }
+            throw;
+        }
+        await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddVoter, id, address, incarnation), mustExist: true, cancellationToken).ConfigureAwait(false);
+        _log.LogInformation("{Id} joined as a voter at {Address} (incarnation {Incarnation})", id, raftAddress, Incarnations.Format(incarnation));
     }
+
+    /// <summary>
+    /// Waits, within the request timeout, until the non-voter <paramref name="id"/> holds every entry committed when the
+    /// wait began, and returns its incarnation (the configuration's, or the one its connection announced).
+    /// </summary>
+    private async Task<ulong> WaitCaughtUpAsync(string id, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
+        ulong? target = null;
+        var delay = TimeSpan.FromMilliseconds(10);
+        while (true)
+        {
+            var p = await _loop.MemberProgressAsync(id).ConfigureAwait(false);
+            if (!p.IsLeader) throw new NodeException(NodeErrorKind.NotLeader, "leadership moved while the new member was catching up; join again");
+            if (p.Member is null) throw new NodeException(NodeErrorKind.NotFound, $"node '{id}' was removed while it was catching up");
+            if (p.RefusedAsOtherCluster is { } other) throw OtherCluster(id, other, p.ClusterId);
+            target ??= p.CommitIndex;
+            var incarnation = p.Member.Incarnation != 0 ? p.Member.Incarnation : p.ObservedIncarnation;
+            if (p.Match >= target && incarnation != 0) return incarnation;
+            if (Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency) > deadline)
+                throw new NodeException(NodeErrorKind.Timeout,
+                    $"node '{id}' is a non-voter and has not caught up yet (it holds index {p.Match} of {target}); it is promoted to voter when a join is repeated after it caught up");
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
+        }
+    }
+
+    private static NodeException OtherCluster(string id, string theirs, string ours) => new(NodeErrorKind.Conflict,
+        $"node '{id}' belongs to another cluster ({theirs}; this one is {ours}): it founded or joined that cluster before, and the two never merge. " +
+        "To add it here, stop it, empty its data directory, and start it with -join naming a member of this cluster");
 
     /// <inheritdoc />
     public Task RemoveAsync(string id, CancellationToken cancellationToken = default) =>
@@ -291,7 +368,9 @@ public sealed class KvNode : IKvNode
                 case ForwardedOp.Set: index = await SetLocalAsync(r.Pairs ?? [], cancellationToken).ConfigureAwait(false); break;
                 case ForwardedOp.Delete: index = await DeleteLocalAsync(r.Key ?? "", cancellationToken).ConfigureAwait(false); break;
                 case ForwardedOp.Get: value = await GetLocalAsync(r.Key ?? "", r.Level, cancellationToken).ConfigureAwait(false); break;
-                case ForwardedOp.Join: await JoinLocalAsync(r.Id ?? "", r.RaftAddress ?? "", r.HttpAddress ?? "", r.Voter, cancellationToken).ConfigureAwait(false); break;
+                case ForwardedOp.Join:
+                    await JoinLocalAsync(new JoinRequest(r.Id ?? "", r.RaftAddress ?? "", r.HttpAddress ?? "", r.Voter, r.Incarnation, r.ClusterId ?? ""), cancellationToken).ConfigureAwait(false);
+                    break;
                 case ForwardedOp.Remove: await RemoveLocalAsync(r.Id ?? "", cancellationToken).ConfigureAwait(false); break;
                 case ForwardedOp.Transfer: await TransferLocalAsync(r.Id, cancellationToken).ConfigureAwait(false); break;
             }

@@ -49,6 +49,13 @@ public sealed class RaftOptions
     /// <summary>The index the state machine already reflects when the core starts (default: the storage's snapshot index).</summary>
     public ulong? Applied { get; init; }
 
+    /// <summary>
+    /// This server's incarnation (see <see cref="Member.Incarnation"/>): drawn when its storage was created. A
+    /// configuration that names this id with another incarnation names the server's previous life, so this one does
+    /// not campaign as that voter. 0 turns the check off (tests that do not model lost storage).
+    /// </summary>
+    public ulong Incarnation { get; init; }
+
     /// <summary>Seeded randomness for election timeouts. Inject a seeded instance to make a run reproducible.</summary>
     public Random Random { get; init; } = new();
 

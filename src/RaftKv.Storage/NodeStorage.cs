@@ -33,8 +33,9 @@ public sealed class NodeStorage : IDisposable
 
     private readonly FileStream _lock;
 
-    private NodeStorage(string dataDirectory, FileStream lockFile, FileLogStorage log, SnapshotStore snapshots, SnapshotInfo? restoreFrom)
+    private NodeStorage(string dataDirectory, FileStream lockFile, ulong incarnation, FileLogStorage log, SnapshotStore snapshots, SnapshotInfo? restoreFrom)
     {
+        Incarnation = incarnation;
         DataDirectory = dataDirectory;
         _lock = lockFile;
         Log = log;
@@ -44,6 +45,9 @@ public sealed class NodeStorage : IDisposable
 
     /// <summary>The data directory.</summary>
     public string DataDirectory { get; }
+
+    /// <summary>This node's incarnation: drawn when its WAL was created, so lost data means a new one.</summary>
+    public ulong Incarnation { get; }
 
     /// <summary>The raft log and hard state, for the consensus core.</summary>
     public FileLogStorage Log { get; }
@@ -78,9 +82,11 @@ public sealed class NodeStorage : IDisposable
             if (!FileLogStorage.Exists(walDir) && store.Files().Count is var count and > 0)
                 throw new StorageCorruptException(walDir, -1,
                     $"the WAL is missing but {count} snapshot(s) exist in {store.Directory}: the node's term, vote and log are lost, and starting without them could elect two leaders");
+            // Drawn (when the WAL is new) before the WAL exists, so no crash can leave a WAL under an older incarnation.
+            var incarnation = IncarnationFile.Load(dataDirectory, walIsNew: !FileLogStorage.Exists(walDir), warn);
             log = FileLogStorage.Open(walDir, options, warn);
             var restoreFrom = Reconcile(log, store, warn);
-            return new NodeStorage(dataDirectory, lockFile, log, store, restoreFrom);
+            return new NodeStorage(dataDirectory, lockFile, incarnation, log, store, restoreFrom);
         }
         catch
         {

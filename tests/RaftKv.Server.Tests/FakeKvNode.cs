@@ -63,10 +63,10 @@ internal sealed class FakeKvNode(string id = "fake") : IKvNode
         return Data.TryGetValue(key, out var value) ? value : null;
     }
 
-    public async Task JoinAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken = default)
+    public async Task JoinAsync(JoinRequest request, CancellationToken cancellationToken = default)
     {
         await EnterAsync("join", leaderOnly: true, cancellationToken);
-        Joins.Enqueue((id, raftAddress, httpAddress, voter));
+        Joins.Enqueue((request.Id, request.RaftAddress, request.HttpAddress, request.Voter));
     }
 
     public async Task RemoveAsync(string id, CancellationToken cancellationToken = default)
@@ -117,8 +117,17 @@ internal sealed class FakeKvNode(string id = "fake") : IKvNode
             LastContact = Role == Role.Leader ? TimeSpan.Zero : TimeSpan.FromMilliseconds(3.5),
             Servers = Servers.ToList(),
             Keys = Data.Count,
+            ClusterId = "fake-cluster",
+            Membership = Membership,
+            CatchUpTarget = CatchUpTarget ?? CommitIndex,
         };
     }
+
+    /// <summary>What the status says of this node's standing.</summary>
+    public Membership Membership { get; set; } = Membership.Voter;
+
+    /// <summary>The leader's commit index when this node started (null: the node's own commit index).</summary>
+    public ulong? CatchUpTarget { get; set; }
 
     public ValueTask DisposeAsync()
     {

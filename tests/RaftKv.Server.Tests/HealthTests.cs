@@ -30,9 +30,20 @@ public sealed class HealthTests
         var behind = await server.Client.GetAsync("/readyz");
         Assert.Contains("applied 4 of 5", await behind.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
 
+        // Applied all it knows committed, but not what the leader had committed when this node started: a follower
+        // restarted (or re-added) after losing its data knows little of the log at first.
         node.AppliedIndex = 5;
+        node.CatchUpTarget = 2_900_000;
+        var restarted = await server.Client.GetAsync("/readyz");
+        Assert.Contains("applied 5 of 2900000", await restarted.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+
+        node.CatchUpTarget = 5;
         var ready = await server.Client.GetAsync("/readyz");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.True((await ready.JsonAsync()).GetProperty("ready").GetBoolean());
+
+        node.Membership = RaftKv.Node.Membership.Removed;
+        var removed = await server.Client.GetAsync("/readyz");
+        Assert.Contains("was removed from the cluster", await removed.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
     }
 }

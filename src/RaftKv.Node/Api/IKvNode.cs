@@ -18,8 +18,12 @@ public interface IKvNode : IAsyncDisposable
     /// <summary>Reads a key at the given level; null when the key does not exist. Levels above None need the leader.</summary>
     Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default);
 
-    /// <summary>Adds a server (or updates its addresses), as a voter or a non-voter. Leader only. Idempotent.</summary>
-    Task JoinAsync(string id, string raftAddress, string httpAddress, bool voter, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Adds a server (or updates its addresses), as a voter or a non-voter. Leader only. Idempotent. A new voter joins
+    /// as a non-voter, is caught up, then promoted; a server that lost its data (another incarnation under a member's
+    /// id) replaces that member the same way. <see cref="NodeErrorKind.Conflict"/> if it belongs to another cluster.
+    /// </summary>
+    Task JoinAsync(JoinRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Removes a server; <see cref="NodeErrorKind.NotFound"/> if it is not a member. Leader only.</summary>
     Task RemoveAsync(string id, CancellationToken cancellationToken = default);

@@ -19,6 +19,8 @@ public enum NodeErrorKind
     NotFound,
     /// <summary>The node is shutting down or not yet started.</summary>
     Unavailable,
+    /// <summary>The request contradicts the cluster's identity: a node of another cluster asked to join, say.</summary>
+    Conflict,
 }
 
 /// <summary>A failure a client can meet, with what it needs to decide what to do next.</summary>

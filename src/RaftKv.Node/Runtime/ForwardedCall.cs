@@ -22,7 +22,9 @@ internal sealed record ForwardedRequest(
     string? Id = null,
     string? RaftAddress = null,
     string? HttpAddress = null,
-    bool Voter = true)
+    bool Voter = true,
+    ulong Incarnation = 0,
+    string? ClusterId = null)
 {
     public byte[] Encode()
     {
@@ -38,6 +40,8 @@ internal sealed record ForwardedRequest(
             WriteOptional(w, RaftAddress);
             WriteOptional(w, HttpAddress);
             w.Write(Voter);
+            w.Write(Incarnation);
+            WriteOptional(w, ClusterId);
         }
         return ms.ToArray();
     }
@@ -54,7 +58,7 @@ internal sealed record ForwardedRequest(
         var key = ReadOptional(r);
         var level = (ReadLevel)r.ReadByte();
         if (!Enum.IsDefined(level)) throw new InvalidDataException("unknown read level");
-        return new ForwardedRequest(op, pairs, key, level, ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadBoolean());
+        return new ForwardedRequest(op, pairs, key, level, ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadBoolean(), r.ReadUInt64(), ReadOptional(r));
     }
 
     internal static void WriteOptional(BinaryWriter w, string? s)

@@ -180,6 +180,16 @@ internal sealed partial class RaftLoop
 
     public Task<NodeStatus> StatusAsync() => Call(BuildStatus);
 
+    /// <summary>What a join needs to know of a member, read on the loop: is it one, how far has it caught up, who is it.</summary>
+    public Task<MemberProgress> MemberProgressAsync(string id) => Call(() => new MemberProgress(
+        _core.Config.ClusterId,
+        _core.Role == Role.Leader,
+        _core.Config.Find(id),
+        _core.CommitIndex,
+        _core.ReplicationStatus.TryGetValue(id, out var p) ? p.Match : 0,
+        _core.ObservedIncarnation(id),
+        _transport.RefusedAsOtherCluster(id)));
+
     private void ServeReads()
     {
         for (var i = _readsWaitingForApply.Count - 1; i >= 0; i--)
@@ -229,6 +239,17 @@ internal sealed partial class RaftLoop
             ? new NodeException(NodeErrorKind.NoLeader, "no leader is known; the read could not be confirmed")
             : new NodeException(NodeErrorKind.NoLeader, "the read could not be confirmed: " + f.Reason);
 
+    /// <summary>This node's standing in the configuration in force.</summary>
+    private Membership MembershipOf(ClusterConfig config)
+    {
+        if (config.Members.Length == 0) return Membership.NotJoined;
+        if (config.Find(_options.Id) is not { } self)
+            // Until the entry that removed it commits, it may still be put back (the entry truncated).
+            return _core.ConfigIndex <= _core.CommitIndex ? Membership.Removed : Membership.NotJoined;
+        if (self.Incarnation != 0 && self.Incarnation != _incarnation) return Membership.PreviousIncarnation;
+        return self.IsVoter ? Membership.Voter : Membership.NonVoter;
+    }
+
     private NodeStatus BuildStatus()
     {
         var leader = _core.Leader;
@@ -241,7 +262,7 @@ internal sealed partial class RaftLoop
             var state = m.Id == leader ? "Leader" : !m.IsVoter ? "NonVoter" : leader is null ? "Unknown" : "Follower";
             if (m.Id == _options.Id && _core.Role is Role.Candidate or Role.PreCandidate) state = "Candidate";
             ulong? match = replication.TryGetValue(m.Id, out var p) ? p.Match : null;
-            return new ServerStatus(m.Id, a.Raft, a.Http, m.IsVoter, state, match);
+            return new ServerStatus(m.Id, a.Raft, a.Http, m.IsVoter, state, match) { Incarnation = m.Incarnation };
         }).ToList();
         TimeSpan? contact = _core.Role == Role.Leader ? TimeSpan.Zero
             : _lastLeaderContact < 0 ? null : Stopwatch.GetElapsedTime(_lastLeaderContact);
@@ -267,6 +288,10 @@ internal sealed partial class RaftLoop
             LastContact = contact,
             Servers = servers,
             Keys = _state.Count,
+            ClusterId = _core.Config.ClusterId,
+            Incarnation = _incarnation,
+            Membership = MembershipOf(_core.Config),
+            CatchUpTarget = _core.Role == Role.Leader ? _core.CommitIndex : _catchUpTarget,
         };
     }
 }

@@ -45,6 +45,11 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ulong _nextReadId = 1;
     private ClusterConfig _peersConfig = ClusterConfig.Empty;
+    private readonly ulong _incarnation;
+    // Readiness: the leader's commit index as of the first Append this node heard after it started (null: none yet).
+    private ulong? _catchUpTarget;
+    // Stale-incarnation drops, logged at most once a minute per sender.
+    private readonly Dictionary<string, long> _staleLogged = new(StringComparer.Ordinal);
     private long _lastLeaderContact = -1;
     private bool _snapshotInProgress;
     private DateTime _nextSnapshotCheck;
@@ -54,9 +59,10 @@ internal sealed partial class RaftLoop : IDisposable
     private sealed record PendingWrite(TaskCompletionSource<ulong> Completion, ulong Index);
 
     public RaftLoop(NodeOptions options, ILogger logger, IRaftLogStorage storage, SnapshotStore snapshots, SnapshotInfo? restoreFrom,
-        IRaftTransport transport)
+        IRaftTransport transport, ulong incarnation)
     {
         _options = options;
+        _incarnation = incarnation;
         _log = logger;
         _storage = storage;
         _snapshots = snapshots;
@@ -76,6 +82,7 @@ internal sealed partial class RaftLoop : IDisposable
             ElectionTicks = electionTicks,
             HeartbeatTicks = heartbeatTicks,
             Applied = _state.AppliedIndex,
+            Incarnation = incarnation,
             // The in-memory log has nothing to flush; only the WAL syncs in the background.
             AsyncStorageSync = storage is FileLogStorage,
         }, storage);
@@ -87,6 +94,8 @@ internal sealed partial class RaftLoop : IDisposable
                 "This node's id {Id} is not in the cluster configuration it has stored (members: {Members}). If it was removed, that is expected; if its id or raft address (the default id) changed, restart it with the old one",
                 options.Id, string.Join(", ", _core.Config.Members.Select(m => m.Id)));
         }
+        // Before the transport starts: its first handshakes must already say which cluster and incarnation this is.
+        _transport.SetIdentity(_core.Config.ClusterId, incarnation);
         if (storage is FileLogStorage) _syncer = new BackgroundSyncer(options.Id, OnSynced, OnSyncFailed, options.WalFlushForTests);
         _nextSnapshotCheck = DateTime.UtcNow + options.SnapshotInterval;
         _thread = new Thread(Run) { IsBackground = true, Name = "raft-loop " + options.Id };
@@ -325,7 +334,14 @@ internal sealed partial class RaftLoop : IDisposable
         if (_stopping) return;
         Post(() =>
         {
+            if (_core.IsFromStaleIncarnation(m))
+            {
+                LogStaleIncarnation(m);
+                return;
+            }
             if (m.From == _core.Leader || m.Type is MessageType.Append or MessageType.Heartbeat) _lastLeaderContact = Stopwatch.GetTimestamp();
+            if (m.Type == MessageType.Append) _catchUpTarget ??= m.Commit;
+            else if (m.Type == MessageType.Heartbeat) _catchUpTarget ??= m.Index;
             _core.Step(m);
         });
     }
@@ -375,9 +391,23 @@ internal sealed partial class RaftLoop : IDisposable
         _log.LogInformation("{Id} is {Role} in term {Term}; leader: {Leader}", _options.Id, ss.Role, ss.Term, ss.Leader ?? "none");
     }
 
+    /// <summary>Says that a member's previous life was heard from, and what to do about it (at most once a minute per sender).</summary>
+    private void LogStaleIncarnation(Message m)
+    {
+        var now = Environment.TickCount64;
+        if (_staleLogged.TryGetValue(m.From, out var last) && now - last < 60_000) return;
+        _staleLogged[m.From] = now;
+        var recorded = _core.Config.Find(m.From)?.Incarnation ?? 0;
+        _log.LogWarning(
+            "Ignoring {Peer}: it is incarnation {Theirs}, the configuration has incarnation {Ours}, so it lost the data it acknowledged and must not count as that member. " +
+            "It is let in once it rejoins (restart it with -join, or POST /join its id and addresses); to drop it instead, remove it",
+            m.From, Incarnations.Format(m.FromIncarnation), Incarnations.Format(recorded));
+    }
+
     private void UpdatePeers()
     {
         _peersConfig = _core.Config;
+        _transport.SetIdentity(_peersConfig.ClusterId, _incarnation);
         var peers = new Dictionary<string, string>();
         foreach (var m in _peersConfig.Members)
         {

@@ -23,6 +23,15 @@ public interface IRaftTransport : IAsyncDisposable
     /// </summary>
     void SetPeers(IReadOnlyDictionary<string, string> raftAddressById);
 
+    /// <summary>
+    /// Sets the cluster id and incarnation this node announces in its handshakes. Callers from another cluster are
+    /// refused (unless either side is in no cluster yet), and inbound messages are stamped with the caller's incarnation.
+    /// </summary>
+    void SetIdentity(string clusterId, ulong incarnation);
+
+    /// <summary>The cluster id of <paramref name="peerId"/> if it refused this node as a member of another cluster, else null.</summary>
+    string? RefusedAsOtherCluster(string peerId);
+
     /// <summary>Queues a message for its recipient; false if it was dropped (unknown peer or full queue).</summary>
     bool Send(Message message);
 

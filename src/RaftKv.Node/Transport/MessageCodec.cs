@@ -34,9 +34,6 @@ public static class MessageCodec
     // Smallest encoded entry header (four one-byte fields); bounds the entry count by the bytes present.
     private const int MinEntryHeader = 4;
 
-    // Smallest encoded configuration member (suffrage byte, two empty strings): bounds the member count likewise.
-    private const int MinMemberBytes = 9;
-
     // Strict UTF-8 on both sides: an id that does not survive the round trip would silently misroute messages.
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -103,7 +100,10 @@ public static class MessageCodec
     /// <exception cref="FormatException">The bytes are not exactly one well-formed message.</exception>
     public static Message Decode(ReadOnlySpan<byte> payload) => Decode(payload, null);
 
-    internal static Message Decode(ReadOnlySpan<byte> payload, Utf8StringCache? strings)
+    /// <param name="payload">The message's bytes.</param>
+    /// <param name="strings">Interns ids that repeat on a connection; null allocates each time.</param>
+    /// <param name="fromIncarnation">The sender's incarnation from its connection's handshake, stamped on the message.</param>
+    internal static Message Decode(ReadOnlySpan<byte> payload, Utf8StringCache? strings, ulong fromIncarnation = 0)
     {
         var r = new Reader(payload);
         var typeByte = r.Byte();
@@ -189,20 +189,12 @@ public static class MessageCodec
             Context = context,
             Snapshot = snapshot,
             Entries = entries,
+            FromIncarnation = fromIncarnation,
         };
     }
 
-    private static ClusterConfig DecodeConfig(ReadOnlySpan<byte> config)
-    {
-        // ClusterConfig.Decode pre-sizes its member list from the count it reads; check the count against the bytes
-        // first so a tiny forged frame cannot ask for a large list.
-        if (config.Length >= 4)
-        {
-            var members = BinaryPrimitives.ReadInt32LittleEndian(config);
-            if (members < 0 || members > (config.Length - 4) / MinMemberBytes) throw new FormatException($"configuration member count {members} exceeds what {config.Length} bytes can hold");
-        }
-        return ClusterConfig.Decode(config);
-    }
+    // ClusterConfig.Decode bounds its member count by the bytes it is given, so a tiny forged frame cannot ask for a large list.
+    private static ClusterConfig DecodeConfig(ReadOnlySpan<byte> config) => ClusterConfig.Decode(config);
 
     private static int Measure(Message m, byte[]? config)
     {

@@ -22,7 +22,8 @@ namespace RaftKv.Node.Transport;
 internal sealed class PeerConnection
 {
     private readonly string _localId;
-    private readonly byte[] _hello;
+    private readonly LocalIdentity _identity;
+    private long _lastRefusalLog = long.MinValue;
     private readonly TransportOptions _options;
     private readonly ILogger _logger;
     private readonly Channel<Message> _queue;
@@ -52,10 +53,10 @@ internal sealed class PeerConnection
     internal long DirectSends;
     internal long RemaindersHandedOver;
 
-    public PeerConnection(string localId, byte[] hello, string peerId, string address, EndPoint endPoint, TransportOptions options, ILogger logger, CancellationToken shutdown)
+    public PeerConnection(string localId, LocalIdentity identity, string peerId, string address, EndPoint endPoint, TransportOptions options, ILogger logger, CancellationToken shutdown)
     {
         _localId = localId;
-        _hello = hello;
+        _identity = identity;
         PeerId = peerId;
         Address = address;
         EndPoint = endPoint;
@@ -203,6 +204,7 @@ internal sealed class PeerConnection
                     else _logger.LogDebug("Raft transport {LocalId}: connected to {PeerId} at {Address}", _localId, PeerId, Address);
                     failures = 0;
                     backoff = _options.ReconnectMinDelay;
+                    _identity.RefusedBy.TryRemove(PeerId, out _);
                     _connected = true;
                     await PumpAsync(socket, ct).ConfigureAwait(false);
                     return; // the queue was completed: the peer was removed
@@ -211,6 +213,18 @@ internal sealed class PeerConnection
                 {
                     // Stopped (peer removed or transport disposed): whatever the closing socket threw is the consequence.
                     return;
+                }
+                catch (PeerRefusedException e) when (e.OtherClusterId is not null)
+                {
+                    failures++;
+                    _identity.RefusedBy[PeerId] = e.OtherClusterId;
+                    // Not a network fault that passes: say it again now and then, for as long as it lasts.
+                    var now = Environment.TickCount64;
+                    if (_lastRefusalLog == long.MinValue || now - _lastRefusalLog >= 60_000)
+                    {
+                        _lastRefusalLog = now;
+                        _logger.LogWarning("Raft transport {LocalId}: {Error}", _localId, e.Message);
+                    }
                 }
                 catch (Exception e)
                 {
@@ -270,10 +284,7 @@ internal sealed class PeerConnection
             try
             {
                 await socket.ConnectAsync(EndPoint, timeout.Token).ConfigureAwait(false);
-                await socket.SendAllAsync(_hello, timeout.Token).ConfigureAwait(false);
-                var reply = new byte[Handshake.ReplyLength];
-                await socket.ReceiveExactlyAsync(reply, timeout.Token).ConfigureAwait(false);
-                Handshake.CheckReply(reply, $"{PeerId} at {Address}");
+                await Handshake.ExchangeAsync(socket, _identity.Hello(ConnectionKind.Messages), $"{PeerId} at {Address}", timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {

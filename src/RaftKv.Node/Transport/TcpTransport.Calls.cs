@@ -25,10 +25,7 @@ public sealed partial class TcpTransport
         {
             TransportSockets.Configure(socket, _options);
             await socket.ConnectAsync(peer.EndPoint, deadline.Token).ConfigureAwait(false);
-            await socket.SendAllAsync(_callHello, deadline.Token).ConfigureAwait(false);
-            var reply = new byte[Handshake.ReplyLength];
-            await socket.ReceiveExactlyAsync(reply, deadline.Token).ConfigureAwait(false);
-            Handshake.CheckReply(reply, $"{peerId} at {peer.Address}");
+            await Handshake.ExchangeAsync(socket, _identity.Hello(ConnectionKind.Call), $"{peerId} at {peer.Address}", deadline.Token).ConfigureAwait(false);
             var frame = new byte[4 + request.Length];
             BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)request.Length);
             request.CopyTo(frame.AsMemory(4));

@@ -41,9 +41,9 @@ public sealed partial class TcpTransport : IRaftTransport
     // Addresses callers announced in their handshakes, and connections opened to answer them (ids not in _peers only).
     private readonly Dictionary<string, string> _learned = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PeerConnection> _learnedConnections = new(StringComparer.Ordinal);
-    private readonly byte[] _messagesHello;
-    private readonly byte[] _snapshotHello;
-    private readonly byte[] _callHello;
+    private readonly LocalIdentity _identity;
+    // Refusals of callers from another cluster, logged at most once a minute per caller.
+    private readonly ConcurrentDictionary<string, long> _refusalLogged = new(StringComparer.Ordinal);
     private Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>>? _onCall;
     private Action<Message>? _onMessage;
     private Func<Message, Stream, CancellationToken, Task>? _onSnapshot;
@@ -97,9 +97,7 @@ public sealed partial class TcpTransport : IRaftTransport
         AdvertisedAddress = advertiseAddress ?? LocalAddress;
         try
         {
-            _messagesHello = Handshake.EncodeHello(ConnectionKind.Messages, localId, AdvertisedAddress);
-            _snapshotHello = Handshake.EncodeHello(ConnectionKind.Snapshot, localId, AdvertisedAddress);
-            _callHello = Handshake.EncodeHello(ConnectionKind.Call, localId, AdvertisedAddress);
+            _identity = new LocalIdentity(localId, AdvertisedAddress);
         }
         catch
         {
@@ -181,7 +179,7 @@ public sealed partial class TcpTransport : IRaftTransport
                     _logger.LogError("Raft transport {LocalId}: ignoring peer {PeerId}: {Error}", LocalId, id, e.Message);
                     continue;
                 }
-                next[id] = new PeerConnection(LocalId, _messagesHello, id, address, endPoint, _options, _logger, _shutdown.Token);
+                next[id] = new PeerConnection(LocalId, _identity, id, address, endPoint, _options, _logger, _shutdown.Token);
             }
             foreach (var (id, old) in current)
             {
@@ -192,6 +190,12 @@ public sealed partial class TcpTransport : IRaftTransport
             _peers = next;
         }
     }
+
+    /// <inheritdoc />
+    public void SetIdentity(string clusterId, ulong incarnation) => _identity.Set(clusterId, incarnation);
+
+    /// <inheritdoc />
+    public string? RefusedAsOtherCluster(string peerId) => _identity.RefusedBy.TryGetValue(peerId, out var other) ? other : null;
 
     /// <inheritdoc />
     public bool Send(Message message)
@@ -240,7 +244,7 @@ public sealed partial class TcpTransport : IRaftTransport
                 return null; // checked when learned; kept for safety
             }
             _logger.LogInformation("Raft transport {LocalId}: answering {PeerId}, not in the configuration, at the address it announced: {Address}", LocalId, id, address);
-            peer = new PeerConnection(LocalId, _messagesHello, id, address, endPoint, _options, _logger, _shutdown.Token);
+            peer = new PeerConnection(LocalId, _identity, id, address, endPoint, _options, _logger, _shutdown.Token);
             _learnedConnections[id] = peer;
             return peer;
         }
@@ -391,6 +395,7 @@ public sealed partial class TcpTransport : IRaftTransport
             if (ct.IsCancellationRequested) return;
             TransportSockets.Configure(socket, _options);
             ConnectionKind kind;
+            ulong incarnation;
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 handshake.CancelAfter(_options.HandshakeTimeout);
@@ -398,7 +403,7 @@ public sealed partial class TcpTransport : IRaftTransport
                 {
                     var accepted = await AcceptHandshakeAsync(socket, remote, handshake.Token).ConfigureAwait(false);
                     if (accepted is null) return;
-                    (kind, peerId) = accepted.Value;
+                    (kind, peerId, incarnation) = accepted.Value;
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
@@ -409,7 +414,7 @@ public sealed partial class TcpTransport : IRaftTransport
 
             using var stream = new NetworkStream(socket, ownsSocket: false);
             using var frames = new FrameReader(stream, _options.MaxFrameSize);
-            if (kind == ConnectionKind.Messages) await ReceiveMessagesAsync(frames, peerId, ct).ConfigureAwait(false);
+            if (kind == ConnectionKind.Messages) await ReceiveMessagesAsync(frames, peerId, incarnation, ct).ConfigureAwait(false);
             else if (kind == ConnectionKind.Call) await AnswerCallAsync(socket, frames, peerId, ct).ConfigureAwait(false);
             else await ReceiveSnapshotAsync(socket, frames, peerId, ct).ConfigureAwait(false);
         }
@@ -433,7 +438,7 @@ public sealed partial class TcpTransport : IRaftTransport
     }
 
     /// <summary>Reads and answers the hello; null when the caller was refused (already logged and answered).</summary>
-    private async Task<(ConnectionKind Kind, string PeerId)?> AcceptHandshakeAsync(Socket socket, string remote, CancellationToken ct)
+    private async Task<(ConnectionKind Kind, string PeerId, ulong Incarnation)?> AcceptHandshakeAsync(Socket socket, string remote, CancellationToken ct)
     {
         var head = new byte[Handshake.HelloFixedLength];
         await socket.ReceiveExactlyAsync(head, ct).ConfigureAwait(false);
@@ -453,7 +458,8 @@ public sealed partial class TcpTransport : IRaftTransport
         var version = BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(4));
         if (version != Handshake.Version)
         {
-            _logger.LogWarning("Raft transport {LocalId}: {Remote} speaks transport version {Version}, this node {Ours}; closed", LocalId, remote, version, Handshake.Version);
+            _logger.LogWarning("Raft transport {LocalId}: {Remote} speaks transport version {Version}, this node {Ours}; closed. Run the same RaftKv version on every node",
+                LocalId, remote, version, Handshake.Version);
             await TrySendAsync(socket, Handshake.EncodeReply(Handshake.UnsupportedVersion), ct).ConfigureAwait(false);
             return null;
         }
@@ -471,23 +477,52 @@ public sealed partial class TcpTransport : IRaftTransport
             _logger.LogWarning("Raft transport {LocalId}: {Remote} sent a malformed handshake; closed", LocalId, remote);
             return null;
         }
-        var rest = new byte[idLength + addressLength];
+        var rest = new byte[idLength + addressLength + 2];
         await socket.ReceiveExactlyAsync(rest, ct).ConfigureAwait(false);
-        string peerId, announced;
+        var clusterLength = BinaryPrimitives.ReadUInt16LittleEndian(rest.AsSpan(idLength + addressLength));
+        if (clusterLength > Handshake.MaxClusterIdBytes)
+        {
+            _logger.LogWarning("Raft transport {LocalId}: {Remote} sent a malformed handshake; closed", LocalId, remote);
+            return null;
+        }
+        var tail = new byte[clusterLength + 8];
+        await socket.ReceiveExactlyAsync(tail, ct).ConfigureAwait(false);
+        string peerId, announced, clusterId;
         try
         {
             peerId = StrictUtf8.GetString(rest, 0, idLength);
             announced = StrictUtf8.GetString(rest, idLength, addressLength);
+            clusterId = StrictUtf8.GetString(tail, 0, clusterLength);
         }
         catch (ArgumentException)
         {
             _logger.LogWarning("Raft transport {LocalId}: {Remote} sent a handshake that is not UTF-8; closed", LocalId, remote);
             return null;
         }
-        await socket.SendAllAsync(Handshake.EncodeReply(Handshake.Accepted), ct).ConfigureAwait(false);
+        var incarnation = BinaryPrimitives.ReadUInt64LittleEndian(tail.AsSpan(clusterLength));
+        if (!_identity.Admits(clusterId))
+        {
+            LogOtherCluster(peerId, announced, clusterId);
+            await TrySendAsync(socket, Handshake.EncodeReply(Handshake.WrongCluster, _identity.ClusterId), ct).ConfigureAwait(false);
+            return null;
+        }
+        await socket.SendAllAsync(Handshake.EncodeReply(Handshake.Accepted, _identity.ClusterId), ct).ConfigureAwait(false);
         _logger.LogDebug("Raft transport {LocalId}: accepted {Kind} connection from {PeerId} at {Address} ({Remote})", LocalId, kind, peerId, announced, remote);
         Learn(peerId, announced, SafeRemoteEndPoint(socket));
-        return (kind, peerId);
+        return (kind, peerId, incarnation);
+    }
+
+    /// <summary>Says, at most once a minute per caller, that a node of another cluster was refused, and what to do.</summary>
+    private void LogOtherCluster(string peerId, string announced, string clusterId)
+    {
+        var now = Environment.TickCount64;
+        var last = _refusalLogged.GetValueOrDefault(peerId, long.MinValue);
+        if (last != long.MinValue && now - last < 60_000) return;
+        _refusalLogged[peerId] = now;
+        _logger.LogWarning(
+            "Raft transport {LocalId}: refused {PeerId} at {Address}: it belongs to cluster {Theirs}, this node to cluster {Ours}; the two never exchange messages. " +
+            "If that node lost its data and founded a new cluster, its writes are its own: to bring it back, stop it, empty its data directory and start it with -join naming a member of this cluster",
+            LocalId, peerId, announced, clusterId, _identity.ClusterId);
     }
 
     private static async Task TrySendAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken ct)
@@ -513,7 +548,7 @@ public sealed partial class TcpTransport : IRaftTransport
         }
     }
 
-    private async Task ReceiveMessagesAsync(FrameReader frames, string peerId, CancellationToken ct)
+    private async Task ReceiveMessagesAsync(FrameReader frames, string peerId, ulong incarnation, CancellationToken ct)
     {
         var strings = new Utf8StringCache();
         var onMessage = _onMessage!;
@@ -521,7 +556,7 @@ public sealed partial class TcpTransport : IRaftTransport
         // and shutdown cancels the read.
         while (await frames.ReadFrameAsync(ct).ConfigureAwait(false))
         {
-            var message = MessageCodec.Decode(frames.Current.Span, strings);
+            var message = MessageCodec.Decode(frames.Current.Span, strings, incarnation);
             if (message.To != LocalId)
             {
                 // A stale address mapping pointed a peer at the wrong node; delivering would confuse the core.
@@ -614,10 +649,7 @@ public sealed partial class TcpTransport : IRaftTransport
                 try
                 {
                     await socket.ConnectAsync(endPoint, connect.Token).ConfigureAwait(false);
-                    await socket.SendAllAsync(_snapshotHello, connect.Token).ConfigureAwait(false);
-                    var reply = new byte[Handshake.ReplyLength];
-                    await socket.ReceiveExactlyAsync(reply, connect.Token).ConfigureAwait(false);
-                    Handshake.CheckReply(reply, $"{message.To} at {address}");
+                    await Handshake.ExchangeAsync(socket, _identity.Hello(ConnectionKind.Snapshot), $"{message.To} at {address}", connect.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {

@@ -10,9 +10,11 @@ public sealed partial class RaftCore
     /// not committed, because it may hold the only copy that can commit it. Example: a leader appends its own removal
     /// and then loses its quorum; the remaining voter's log lacks the removal, so it can never win this node's vote,
     /// and only this node, counting the votes of the new configuration (thesis §4.2.2), can finish the change.
+    /// A configuration naming another incarnation of this id names a previous life of this server, whose log this one
+    /// lost: it is not a voter until a configuration names this incarnation.
     /// </summary>
     private bool Promotable =>
-        _log.PendingSnapshot is null && (Config.IsVoter(Id) || (ConfigChangePending && ConfigAt(_log.Committed).IsVoter(Id)));
+        _log.PendingSnapshot is null && (IsVoterIn(Config) || (ConfigChangePending && IsVoterIn(ConfigAt(_log.Committed))));
 
     private void TickElection()
     {

@@ -70,9 +70,15 @@ public sealed partial class RaftCore
     private void SetConfig(ClusterConfig config)
     {
         if (ReferenceEquals(config, Config)) return;
+        var previous = Config;
         Config = config;
         if (Role != Role.Leader) return;
-        foreach (var m in config.Members) AddProgress(m.Id);
+        foreach (var m in config.Members)
+        {
+            // Another incarnation under the same id is another server: what the leader knew of the old one's log is void.
+            if (m.Id != Id && previous.Find(m.Id) is { } before && before.Incarnation != m.Incarnation) _progress.Remove(m.Id);
+            AddProgress(m.Id);
+        }
         foreach (var id in _progress.Keys.ToList())
         {
             if (id != Id && config.Find(id) is null) _progress.Remove(id);

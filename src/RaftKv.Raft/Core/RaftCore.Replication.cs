@@ -230,7 +230,7 @@ public sealed partial class RaftCore
             Send(new Message
             {
                 Type = MessageType.Heartbeat, From = Id, To = id, Term = Term,
-                Commit = Math.Min(pr.Match, _log.Committed), Context = readRound,
+                Commit = Math.Min(pr.Match, _log.Committed), Context = readRound, Index = _log.Committed,
             });
         }
     }

@@ -115,11 +115,36 @@ public sealed partial class RaftCore
         else TickElection();
     }
 
+    /// <summary>Messages ignored because they came from another incarnation of a member than the configuration's.</summary>
+    public long StaleIncarnationDrops { get; private set; }
+
+    /// <summary>
+    /// True when <paramref name="m"/> comes from another incarnation of a member than the one the configuration
+    /// names: that server lost the state the member acknowledged (a wiped data directory), so nothing it says may
+    /// count, least of all its vote. It is let in again once a configuration names its new incarnation.
+    /// </summary>
+    public bool IsFromStaleIncarnation(Message m) =>
+        m.FromIncarnation != 0 && Config.Find(m.From) is { Incarnation: not 0 } member && member.Incarnation != m.FromIncarnation;
+
+    /// <summary>The incarnation the leader last heard from <paramref name="id"/> (0 if none, or not the leader).</summary>
+    public ulong ObservedIncarnation(string id) => _progress.TryGetValue(id, out var pr) ? pr.Incarnation : 0;
+
+    /// <summary>Is this server, in this incarnation, a voter of <paramref name="config"/>?</summary>
+    private bool IsVoterIn(ClusterConfig config) =>
+        config.Find(Id) is { IsVoter: true } self && (self.Incarnation == 0 || _options.Incarnation == 0 || self.Incarnation == _options.Incarnation);
+
     /// <summary>Handles a message from a peer.</summary>
     public void Step(Message m)
     {
         EnsureNoReadyOutstanding();
         if (m.To != Id) throw new ArgumentException($"message for {m.To} delivered to {Id}", nameof(m));
+        if (IsFromStaleIncarnation(m))
+        {
+            // Before its term is looked at: a server that lost its data must not even disturb the cluster's term.
+            StaleIncarnationDrops++;
+            return;
+        }
+        if (m.FromIncarnation != 0 && _progress.TryGetValue(m.From, out var progress)) progress.Incarnation = m.FromIncarnation;
         if (!StepTerm(m)) return;
         switch (m.Type)
         {

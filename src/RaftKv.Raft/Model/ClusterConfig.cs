@@ -4,15 +4,22 @@ using System.Text;
 
 namespace RaftKv.Raft;
 
-/// <summary>One server of the cluster: its id, an opaque address string (the runtime keeps raft and HTTP addresses there), and its suffrage.</summary>
+/// <summary>One server of the cluster: its id, an opaque address string (the runtime keeps raft and HTTP addresses there), its suffrage and incarnation.</summary>
 /// <param name="Id">Unique, stable server id.</param>
 /// <param name="Address">Opaque to the core.</param>
 /// <param name="IsVoter">Voters vote and count in quorums; non-voters only receive the log.</param>
-public sealed record Member(string Id, string Address, bool IsVoter);
+/// <param name="Incarnation">
+/// Which life of the server this is: a number the server draws when its storage is created, so a server that lost its
+/// data comes back as another incarnation under the same id. Messages from any other incarnation are ignored (a server
+/// that forgot what it acknowledged must not vote or count as the voter it was). 0: not known yet, nothing is checked.
+/// </param>
+public sealed record Member(string Id, string Address, bool IsVoter, ulong Incarnation = 0);
 
 /// <summary>
 /// A complete cluster configuration. Every configuration log entry carries a whole one, so a node adopts the newest entry's
 /// configuration as soon as it is appended and falls back to the previous one if that entry is truncated (thesis §4.1).
+/// It also carries the cluster's identity, drawn when the cluster is founded, so it travels wherever the log and
+/// snapshots go and every member knows it without a file of its own.
 /// </summary>
 public sealed class ClusterConfig : IEquatable<ClusterConfig>
 {
@@ -22,8 +29,12 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
     private readonly ImmutableArray<Member> _members;
 
     /// <summary>Creates a configuration; ids must be unique.</summary>
-    public ClusterConfig(IEnumerable<Member> members)
+    /// <param name="members">The servers.</param>
+    /// <param name="clusterId">The cluster's identity; empty for a cluster founded before identities existed.</param>
+    public ClusterConfig(IEnumerable<Member> members, string clusterId = "")
     {
+        ArgumentNullException.ThrowIfNull(clusterId);
+        ClusterId = clusterId;
         var sorted = members.OrderBy(m => m.Id, StringComparer.Ordinal).ToImmutableArray();
         for (var i = 1; i < sorted.Length; i++)
         {
@@ -36,6 +47,9 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         _members = sorted;
         Voters = sorted.Where(m => m.IsVoter).Select(m => m.Id).ToImmutableArray();
     }
+
+    /// <summary>The identity of the cluster this configuration belongs to (empty: founded before identities existed).</summary>
+    public string ClusterId { get; }
 
     /// <summary>All members, voters and non-voters, ordered by id.</summary>
     public ImmutableArray<Member> Members => _members;
@@ -60,6 +74,11 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
     /// Applies a single-server change, or explains why it cannot be applied.
     /// Returns null and sets <paramref name="error"/> when the change makes no sense for this configuration.
     /// </summary>
+    /// <remarks>
+    /// A change naming another incarnation of an existing member replaces it. Replacing a voter by a voter would swap
+    /// two servers in one step, whose old and new majorities need not overlap, so a voter is replaced by a non-voter
+    /// (one voter fewer: a single-server change) and promoted later.
+    /// </remarks>
     public ClusterConfig? Apply(ConfigChange change, out string? error)
     {
         error = null;
@@ -72,18 +91,26 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
             {
                 var voter = change.Type == ConfigChangeType.AddVoter;
                 var address = string.IsNullOrEmpty(change.Address) ? existing?.Address ?? "" : change.Address;
-                // Adding a voter that exists as a voter only updates the address; demoting through "add non-voter" is refused.
-                if (existing is { IsVoter: true } && !voter)
+                var replaces = existing is not null && change.Incarnation != 0 && existing.Incarnation != 0 && existing.Incarnation != change.Incarnation;
+                var incarnation = change.Incarnation != 0 ? change.Incarnation : existing?.Incarnation ?? 0;
+                if (replaces && existing!.IsVoter && voter)
+                {
+                    error = $"node '{change.NodeId}' is a voter of another incarnation ({Incarnations.Format(existing.Incarnation)}); it must be replaced as a non-voter first";
+                    return null;
+                }
+                // Adding a voter that exists as a voter only updates the address; demoting through "add non-voter" is
+                // refused, except to replace a voter that lost its data (that server is gone: it cannot vote again).
+                if (existing is { IsVoter: true } && !voter && !replaces)
                 {
                     error = $"node '{change.NodeId}' is a voter; remove it first to make it a non-voter";
                     return null;
                 }
-                if (existing is not null && existing.IsVoter == voter && existing.Address == address)
+                if (existing is not null && existing.IsVoter == voter && existing.Address == address && existing.Incarnation == incarnation)
                 {
                     error = null;
                     return this;
                 }
-                return new ClusterConfig(rest.Append(new Member(change.NodeId, address, voter)));
+                return new ClusterConfig(rest.Append(new Member(change.NodeId, address, voter, incarnation)), ClusterId);
             }
             case ConfigChangeType.Remove:
                 if (existing is null)
@@ -96,38 +123,67 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
                     error = "cannot remove the last voter";
                     return null;
                 }
-                return new ClusterConfig(rest);
+                return new ClusterConfig(rest, ClusterId);
             default:
                 error = $"unknown change type {change.Type}";
                 return null;
         }
     }
 
+    /// <summary>This configuration under a cluster identity (for a cluster founded before identities existed).</summary>
+    public ClusterConfig WithClusterId(string clusterId) => new(_members, clusterId);
+
+    // Marks the current encoding; the first one began with the member count, which is never negative.
+    private const int FormatWithIdentity = -2;
+
     /// <summary>Binary form stored in configuration entries and snapshot metadata.</summary>
+    /// <remarks><c>i32 -2 | string clusterId | i32 count | count × (u8 voter | string id | string address | u64 incarnation)</c>;
+    /// strings are <c>i32 length | UTF-8</c>, integers little-endian.</remarks>
     public byte[] Encode()
     {
-        var size = 4;
-        foreach (var m in _members) size += 1 + 4 + Encoding.UTF8.GetByteCount(m.Id) + 4 + Encoding.UTF8.GetByteCount(m.Address);
+        var size = 4 + 4 + Encoding.UTF8.GetByteCount(ClusterId) + 4;
+        foreach (var m in _members) size += 1 + 4 + Encoding.UTF8.GetByteCount(m.Id) + 4 + Encoding.UTF8.GetByteCount(m.Address) + 8;
         var buffer = new byte[size];
         var span = buffer.AsSpan();
-        BinaryPrimitives.WriteInt32LittleEndian(span, _members.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(span, FormatWithIdentity);
         var pos = 4;
+        pos += WriteString(span[pos..], ClusterId);
+        BinaryPrimitives.WriteInt32LittleEndian(span[pos..], _members.Length);
+        pos += 4;
         foreach (var m in _members)
         {
             buffer[pos++] = m.IsVoter ? (byte)1 : (byte)0;
             pos += WriteString(span[pos..], m.Id);
             pos += WriteString(span[pos..], m.Address);
+            BinaryPrimitives.WriteUInt64LittleEndian(span[pos..], m.Incarnation);
+            pos += 8;
         }
         return buffer;
     }
 
-    /// <summary>Reads the form written by <see cref="Encode"/>; throws <see cref="FormatException"/> on malformed input.</summary>
+    /// <summary>
+    /// Reads the form written by <see cref="Encode"/>, or the older one without identities (written by earlier
+    /// versions: no cluster id, every incarnation 0); throws <see cref="FormatException"/> on malformed input.
+    /// </summary>
     public static ClusterConfig Decode(ReadOnlySpan<byte> data)
     {
         if (data.Length < 4) throw new FormatException("configuration too short");
+        var pos = 0;
         var count = BinaryPrimitives.ReadInt32LittleEndian(data);
-        if (count < 0 || count > 100_000) throw new FormatException($"bad member count {count}");
-        var pos = 4;
+        pos += 4;
+        var withIdentity = count == FormatWithIdentity;
+        var clusterId = "";
+        if (withIdentity)
+        {
+            clusterId = ReadString(data, ref pos);
+            if (pos + 4 > data.Length) throw new FormatException("configuration truncated");
+            count = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
+            pos += 4;
+        }
+        // Each member takes at least a suffrage byte and two string lengths (and an incarnation): a count the bytes cannot
+        // hold is refused before anything is allocated for it.
+        var minMemberBytes = withIdentity ? 17 : 9;
+        if (count < 0 || count > (data.Length - pos) / minMemberBytes) throw new FormatException($"bad member count {count} for {data.Length - pos} bytes");
         var members = new List<Member>(count);
         for (var i = 0; i < count; i++)
         {
@@ -135,12 +191,19 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
             var voter = data[pos++] switch { 0 => false, 1 => true, var b => throw new FormatException($"bad suffrage byte {b}") };
             var id = ReadString(data, ref pos);
             var address = ReadString(data, ref pos);
-            members.Add(new Member(id, address, voter));
+            ulong incarnation = 0;
+            if (withIdentity)
+            {
+                if (pos + 8 > data.Length) throw new FormatException("configuration truncated");
+                incarnation = BinaryPrimitives.ReadUInt64LittleEndian(data[pos..]);
+                pos += 8;
+            }
+            members.Add(new Member(id, address, voter, incarnation));
         }
         if (pos != data.Length) throw new FormatException("trailing bytes after configuration");
         try
         {
-            return new ClusterConfig(members);
+            return new ClusterConfig(members, clusterId);
         }
         catch (ArgumentException e)
         {
@@ -160,14 +223,14 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         if (pos + 4 > data.Length) throw new FormatException("configuration truncated");
         var n = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
         pos += 4;
-        if (n < 0 || pos + n > data.Length) throw new FormatException("configuration truncated");
+        if (n < 0 || n > data.Length - pos) throw new FormatException("configuration truncated");
         var s = Encoding.UTF8.GetString(data.Slice(pos, n));
         pos += n;
         return s;
     }
 
     /// <inheritdoc />
-    public bool Equals(ClusterConfig? other) => other is not null && _members.SequenceEqual(other._members);
+    public bool Equals(ClusterConfig? other) => other is not null && ClusterId == other.ClusterId && _members.SequenceEqual(other._members);
 
     /// <inheritdoc />
     public override bool Equals(object? obj) => Equals(obj as ClusterConfig);
@@ -176,6 +239,7 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
     public override int GetHashCode()
     {
         var h = new HashCode();
+        h.Add(ClusterId);
         foreach (var m in _members) h.Add(m);
         return h.ToHashCode();
     }

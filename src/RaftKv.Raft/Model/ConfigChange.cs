@@ -17,4 +17,6 @@ public enum ConfigChangeType
 /// <param name="Type">What to do.</param>
 /// <param name="NodeId">The server it concerns.</param>
 /// <param name="Address">Its address, for additions (empty keeps the one known).</param>
-public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "");
+/// <param name="Incarnation">For additions: the server's incarnation (0 keeps the one known); another incarnation than
+/// the member's replaces it (see <see cref="ClusterConfig.Apply"/>).</param>
+public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "", ulong Incarnation = 0);

@@ -15,7 +15,8 @@ public enum MessageType : byte
     Append,
     /// <summary>Answer to <see cref="Append"/> or <see cref="InstallSnapshot"/>. Index: the follower's last matching index (accepted) or the rejected Index; RejectHint/LogTerm: conflict hint.</summary>
     AppendResponse,
-    /// <summary>Leader's heartbeat. Commit: what the follower may commit; Context: the read-confirmation round it belongs to.</summary>
+    /// <summary>Leader's heartbeat. Commit: what the follower may commit; Context: the read-confirmation round it belongs to;
+    /// Index: the leader's own commit index (how far a restarted follower must apply before it is ready).</summary>
     Heartbeat,
     /// <summary>Answer to <see cref="Heartbeat"/>, echoing its Context.</summary>
     HeartbeatResponse,
@@ -61,6 +62,19 @@ public sealed class Message
     public ulong Context { get; init; }
     /// <summary>Vote requested because of a leadership transfer: voters skip the leader-lease check.</summary>
     public bool Transfer { get; init; }
+    /// <summary>
+    /// The sender's incarnation, stamped by the receiving transport from the connection's handshake (not carried in
+    /// each message); 0 when unknown. See <see cref="Member.Incarnation"/>.
+    /// </summary>
+    public ulong FromIncarnation { get; init; }
+
+    /// <summary>A copy stamped with the sender's incarnation (what a transport does with the incarnation its connection announced).</summary>
+    public Message WithFromIncarnation(ulong incarnation) => new()
+    {
+        Type = Type, From = From, To = To, Term = Term, LogTerm = LogTerm, Index = Index, Entries = Entries, Commit = Commit,
+        Reject = Reject, RejectHint = RejectHint, Snapshot = Snapshot, Context = Context, Transfer = Transfer,
+        FromIncarnation = incarnation,
+    };
 
     /// <summary>True for requests a leader sends (appends, heartbeats, snapshots), which the thesis (§10.2.1) lets leave before the leader's own entries are durable.</summary>
     public bool IsLeaderReplication => Type is MessageType.Append or MessageType.Heartbeat or MessageType.InstallSnapshot;

@@ -37,6 +37,9 @@ internal sealed class Progress
     /// <summary>Ticks spent in the Snapshot state; a snapshot unanswered for an election timeout is retried.</summary>
     public int SnapshotTicks { get; set; }
 
+    /// <summary>The member's incarnation as its last message said (0 until it says one).</summary>
+    public ulong Incarnation { get; set; }
+
     /// <summary>Heard from since the last check-quorum round.</summary>
     public bool RecentActive { get; set; }
 

@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
+using RaftKv.Raft;
 using RaftKv.Server.Http;
 
 namespace RaftKv.Server.Hosting;
@@ -24,13 +25,14 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
     /// member answers 400 (retrying a join the cluster refuses as such cannot succeed).
     /// </summary>
     public async Task<string> JoinAsync(
-        IReadOnlyList<string> addresses, string id, string raftAddress, string httpAddress, CancellationToken cancellationToken)
+        IReadOnlyList<string> addresses, string id, string raftAddress, string httpAddress, CancellationToken cancellationToken,
+        ulong incarnation = 0, string clusterId = "")
     {
         if (addresses.Count == 0)
         {
             throw new ArgumentException("no join addresses", nameof(addresses));
         }
-        var body = JoinBody(id, raftAddress, httpAddress);
+        var body = JoinBody(id, raftAddress, httpAddress, incarnation, clusterId);
         var pause = FirstPause;
         for (var round = 1; ; round++)
         {
@@ -45,14 +47,14 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
                     using var response = await client.PostAsync($"http://{address}/join", content, attempt.Token);
                     if (response.IsSuccessStatusCode)
                     {
-                        logger.LogWarning("Joined the cluster through {Address} as {Id}", address, id);
+                        logger.LogInformation("Joined the cluster through {Address} as {Id}", address, id);
                         return address;
                     }
                     var text = await response.Content.ReadAsStringAsync(attempt.Token);
-                    if (response.StatusCode == System.Net.HttpStatusCode.BadRequest)
+                    if (response.StatusCode is System.Net.HttpStatusCode.BadRequest or System.Net.HttpStatusCode.Conflict)
                     {
-                        // The cluster refuses this join as such (a bad address, another node's address): asking again
-                        // cannot help. Said once, loudly; the node stays up, not a member, until restarted with fixed flags.
+                        // The cluster refuses this join as such (a bad address, another node's address, a node of
+                        // another cluster): asking again cannot help. Said once, loudly; the node stays up, not a member, until restarted with fixed flags.
                         logger.LogError("Join through {Address} refused: {Body}. Not retrying: fix the flags and restart this node", address, text);
                         throw new JoinRefusedException(text);
                     }
@@ -69,8 +71,12 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
         }
     }
 
-    /// <summary><c>{"id","addr","http_addr"}</c>: hraftd's join body plus the HTTP address followers need to forward to us.</summary>
-    internal static byte[] JoinBody(string id, string raftAddress, string httpAddress)
+    /// <summary>
+    /// <c>{"id","addr","http_addr","incarnation","cluster_id"}</c>: hraftd's join body plus the HTTP address followers
+    /// need to forward to us, and who we are: our incarnation (so a node that lost its data replaces its old self) and
+    /// the cluster we already belong to, if any (so another cluster refuses us instead of taking us in).
+    /// </summary>
+    internal static byte[] JoinBody(string id, string raftAddress, string httpAddress, ulong incarnation = 0, string clusterId = "")
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, HttpReply.WriterOptions))
@@ -79,6 +85,8 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
             w.WriteString("id"u8, id);
             w.WriteString("addr"u8, raftAddress);
             w.WriteString("http_addr"u8, httpAddress);
+            if (incarnation != 0) w.WriteString("incarnation"u8, Incarnations.Format(incarnation));
+            if (clusterId.Length > 0) w.WriteString("cluster_id"u8, clusterId);
             w.WriteEndObject();
         }
         return buffer.ToArray();

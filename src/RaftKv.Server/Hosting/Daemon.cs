@@ -151,7 +151,8 @@ public static class Daemon
                     {
                         try
                         {
-                            await joiner.JoinAsync(joinTargets, options.Id, options.RaftAdvertiseAddress, options.HttpAdvertiseAddress, shutdown.Token);
+                            await joiner.JoinAsync(joinTargets, options.Id, options.RaftAdvertiseAddress, options.HttpAdvertiseAddress, shutdown.Token,
+                                status.Incarnation, status.ClusterId);
                         }
                         catch (JoinRefusedException)
                         {

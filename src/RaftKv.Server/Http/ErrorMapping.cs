@@ -52,6 +52,7 @@ internal static class ErrorMapping
         NodeErrorKind.Busy => HttpReply.Error(503, $"busy: {e.Message}; retry shortly").WithRetryAfter(options.RetryAfterSeconds),
         NodeErrorKind.BadRequest => HttpReply.Error(400, e.Message),
         NodeErrorKind.NotFound => HttpReply.Error(404, e.Message),
+        NodeErrorKind.Conflict => HttpReply.Error(409, e.Message),
         NodeErrorKind.Unavailable => HttpReply.Error(503, $"unavailable: {e.Message}").WithRetryAfter(options.RetryAfterSeconds),
         _ => HttpReply.Error(500, $"internal error: {e.Kind}: {e.Message}"),
     };

@@ -5,7 +5,8 @@ namespace RaftKv.Server.Http;
 
 /// <summary>
 /// Probes for orchestrators. <c>/livez</c>: the process serves HTTP (never asks the node, so a slow node is not restarted
-/// for being slow). <c>/readyz</c>: the node knows a leader and has applied all it knows committed, so reads at any level work.
+/// for being slow). <c>/readyz</c>: the node is a member, knows a leader, and has applied at least what the leader had
+/// committed when the node started (and all it knows committed), so reads at any level work.
 /// </summary>
 internal static class HealthEndpoints
 {
@@ -39,13 +40,12 @@ internal static class HealthEndpoints
                     w.WriteEndObject();
                 });
             }
-            var reason = status.LeaderId is null
-                ? "not ready: no leader known (election in progress, or not yet joined to a cluster)"
-                : $"not ready: applying committed entries (applied {status.AppliedIndex} of {status.CommitIndex})";
+            var reason = "not ready: " + status.NotReadyReason;
             return HttpReply.Error(StatusCodes.Status503ServiceUnavailable, reason, w =>
             {
                 w.WriteBoolean("ready"u8, false);
                 w.WriteString("state"u8, StatusJson.RoleName(status.Role));
+                w.WriteString("membership"u8, StatusJson.MembershipName(status.Membership));
             }).WithRetryAfter(server.Options.RetryAfterSeconds);
         });
     }

@@ -68,7 +68,7 @@ internal static class HraftdEndpoints
         var join = RequestJson.ReadJoin(body);
         await routing.RunAsync(Operation.Admin, body, async token =>
         {
-            await server.Node.JoinAsync(join.Id, join.RaftAddress, join.HttpAddress, join.Voter, token);
+            await server.Node.JoinAsync(join, token);
             server.Logger.LogInformation("Node {Id} at {RaftAddress} (HTTP {HttpAddress}) joined as a {Kind}",
                 join.Id, join.RaftAddress, join.HttpAddress, join.Voter ? "voter" : "non-voter");
             return Ok();

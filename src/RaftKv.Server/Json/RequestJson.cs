@@ -1,14 +1,8 @@
 using System.Text.Json;
+using RaftKv.Raft;
 using RaftKv.Server.Http;
 
 namespace RaftKv.Server.Json;
-
-/// <summary>A <c>POST /join</c> body.</summary>
-/// <param name="Id">Node id (defaults to <paramref name="RaftAddress"/>, as hraftd).</param>
-/// <param name="RaftAddress">The joiner's raft address ("addr").</param>
-/// <param name="HttpAddress">The joiner's HTTP address ("http_addr"; empty when not given).</param>
-/// <param name="Voter">Join as a voter (default) or a non-voter.</param>
-internal sealed record JoinRequest(string Id, string RaftAddress, string HttpAddress, bool Voter);
 
 /// <summary>
 /// Request bodies, read with <see cref="Utf8JsonReader"/> and <see cref="JsonDocument"/>: no reflection, exact error
@@ -65,8 +59,11 @@ internal static class RequestJson
         return pairs;
     }
 
-    /// <summary>hraftd's <c>{"id", "addr", "http_addr"?, "voter"?}</c>.</summary>
-    public static JoinRequest ReadJoin(ReadOnlyMemory<byte> body)
+    /// <summary>
+    /// hraftd's <c>{"id", "addr", "http_addr"?, "voter"?}</c>, plus what a joining raftkvd says of itself:
+    /// <c>"incarnation"</c> (16 hex digits) and <c>"cluster_id"</c> (the cluster it already belongs to, if any).
+    /// </summary>
+    public static Node.JoinRequest ReadJoin(ReadOnlyMemory<byte> body)
     {
         using var document = ParseObject(body, required: true)!;
         var root = document.RootElement;
@@ -76,11 +73,18 @@ internal static class RequestJson
             throw BadRequest("\"addr\" (the joining node's raft address) is required");
         }
         var id = GetString(root, "id");
-        return new JoinRequest(
+        ulong incarnation = 0;
+        if (GetString(root, "incarnation") is { } text && !Incarnations.TryParse(text, out incarnation))
+        {
+            throw BadRequest($"\"incarnation\" must be 1 to 16 hex digits, not \"{text}\"");
+        }
+        return new Node.JoinRequest(
             string.IsNullOrWhiteSpace(id) ? addr : id,
             addr,
             GetString(root, "http_addr") ?? "",
-            GetBool(root, "voter") ?? true);
+            GetBool(root, "voter") ?? true,
+            incarnation,
+            GetString(root, "cluster_id") ?? "");
     }
 
     /// <summary>A body's optional <c>"id"</c> (remove requires it, transfer does not); falls back to <c>?id=</c>.</summary>

@@ -15,7 +15,7 @@ internal static class StatusJson
     /// <summary>
     /// <c>GET /status</c>:
     /// <code>
-    /// {"id","state","term","ready","raft_address","http_address",
+    /// {"id","state","term","ready","raft_address","http_address","cluster_id","incarnation","membership",
     ///  "leader": {"id","raft_address","http_address"} | null,
     ///  "followers": [{"id","raft_address","http_address","voter","state","match_index"}],  // every member but the leader
     ///  "log": {"commit_index","applied_index","last_log_index","last_log_term","last_snapshot_index","last_snapshot_term",
@@ -32,6 +32,9 @@ internal static class StatusJson
         w.WriteBoolean("ready"u8, s.Ready);
         w.WriteString("raft_address"u8, s.RaftAddress);
         w.WriteString("http_address"u8, s.HttpAddress);
+        w.WriteString("cluster_id"u8, s.ClusterId);
+        w.WriteString("incarnation"u8, Incarnations.Format(s.Incarnation));
+        w.WriteString("membership"u8, MembershipName(s.Membership));
         if (s.LeaderId is null)
         {
             w.WriteNull("leader"u8);
@@ -115,6 +118,7 @@ internal static class StatusJson
             w.WriteString("address"u8, server.RaftAddress);
             w.WriteString("suffrage"u8, server.Voter ? "Voter" : "Nonvoter");
             w.WriteString("http_address"u8, server.HttpAddress);
+            w.WriteString("incarnation"u8, Incarnations.Format(server.Incarnation));
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -132,16 +136,20 @@ internal static class StatusJson
         w.WriteString("leader_http_address"u8, s.LeaderHttpAddress ?? "");
         w.WriteString("keys"u8, s.Keys.ToString(CultureInfo.InvariantCulture));
         w.WriteString("ready"u8, s.Ready ? "true" : "false");
+        w.WriteString("cluster_id"u8, s.ClusterId);
+        w.WriteString("incarnation"u8, Incarnations.Format(s.Incarnation));
+        w.WriteString("membership"u8, MembershipName(s.Membership));
         w.WriteEndObject();
     }
 
     /// <summary>
-    /// <c>GET /raft/cluster</c>, the fork's shape: <c>{"current":{id,address,state}, "leader":{...}|null, "servers":[{id,address,state}]}</c>,
+    /// <c>GET /raft/cluster</c>, the fork's shape: <c>{"cluster_id", "current":{id,address,state}, "leader":{...}|null, "servers":[{id,address,state}]}</c>,
     /// with <c>address</c> the raft address; each object also carries <c>http_address</c>.
     /// </summary>
     public static void WriteCluster(Utf8JsonWriter w, NodeStatus s)
     {
         w.WriteStartObject();
+        w.WriteString("cluster_id"u8, s.ClusterId);
         w.WritePropertyName("current"u8);
         WriteMember(w, s.Id, s.RaftAddress, s.HttpAddress, RoleName(s.Role));
         w.WritePropertyName("leader"u8);
@@ -161,6 +169,17 @@ internal static class StatusJson
         w.WriteEndArray();
         w.WriteEndObject();
     }
+
+    /// <summary>A node's standing in its configuration, as <c>/status</c>, <c>/raft/stats</c> and <c>/readyz</c> say it.</summary>
+    public static string MembershipName(Membership m) => m switch
+    {
+        Membership.NotJoined => "not_joined",
+        Membership.Voter => "voter",
+        Membership.NonVoter => "non_voter",
+        Membership.Removed => "removed",
+        Membership.PreviousIncarnation => "previous_incarnation",
+        _ => m.ToString(),
+    };
 
     /// <summary>The role's name as users know it.</summary>
     public static string RoleName(Role role) => role switch

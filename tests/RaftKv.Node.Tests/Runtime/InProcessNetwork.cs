@@ -49,14 +49,32 @@ internal sealed class InProcessNetwork
 
         public void SetPeers(IReadOnlyDictionary<string, string> raftAddressById) => _peers = new Dictionary<string, string>(raftAddressById);
 
+        private volatile string _clusterId = "";
+        private ulong _incarnation;
+        private readonly ConcurrentDictionary<string, string> _refusedBy = new();
+
+        public void SetIdentity(string clusterId, ulong incarnation)
+        {
+            _clusterId = clusterId;
+            _incarnation = incarnation;
+        }
+
+        public string? RefusedAsOtherCluster(string peerId) => _refusedBy.TryGetValue(peerId, out var c) ? c : null;
+
         public bool Send(Message message)
         {
             // Like the TCP transport's handshake, a receiver learns where the sender lives so it can answer it.
             if (!_peers.TryGetValue(message.To, out var to) && !_learned.TryGetValue(message.To, out to)) return false;
             if (network.Cut.ContainsKey((address, to))) return false;
             if (!network._byAddress.TryGetValue(to, out var peer)) return false;
+            // As the TCP handshake: two clusters never exchange messages, and the receiver learns the sender's incarnation.
+            if (_clusterId.Length > 0 && peer._clusterId.Length > 0 && _clusterId != peer._clusterId)
+            {
+                _refusedBy[message.To] = peer._clusterId;
+                return false;
+            }
             peer._learned[message.From] = address;
-            return peer._inbox.Writer.TryWrite(message);
+            return peer._inbox.Writer.TryWrite(message.WithFromIncarnation(_incarnation));
         }
 
         private Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>>? _onCall;

@@ -206,28 +206,28 @@ public sealed class KvNodeTests
         await using var c = new NodeCluster();
         await c.StartClusterAsync(2);
         var leader = await c.LeaderAsync();
-        await leader.JoinAsync("n2", NodeCluster.RaftAddressOf("n2"), NodeCluster.HttpAddressOf("n2"), voter: true);
+        await leader.JoinAsync(new JoinRequest("n2", NodeCluster.RaftAddressOf("n2"), NodeCluster.HttpAddressOf("n2"), Voter: true));
         var status = await leader.GetStatusAsync();
         Assert.Equal(2, status.Servers.Count);
-        await leader.JoinAsync("n9", "raft-n9:1", "http-old:1", voter: false);
-        await leader.JoinAsync("n9", "raft-n9:1", "http-new:1", voter: false);
+        await leader.JoinAsync(new JoinRequest("n9", "raft-n9:1", "http-old:1", Voter: false));
+        await leader.JoinAsync(new JoinRequest("n9", "raft-n9:1", "http-new:1", Voter: false));
         status = await leader.GetStatusAsync();
         var n9 = Assert.Single(status.Servers, s => s.Id == "n9");
         Assert.Equal("http-new:1", n9.HttpAddress);
         Assert.False(n9.Voter);
 
         // hraftd's join body has no HTTP address: joining again without one keeps the known one (forwarding needs it).
-        await leader.JoinAsync("n9", "raft-n9:2", "", voter: false);
+        await leader.JoinAsync(new JoinRequest("n9", "raft-n9:2", "", Voter: false));
         n9 = Assert.Single((await leader.GetStatusAsync()).Servers, s => s.Id == "n9");
         Assert.Equal(("raft-n9:2", "http-new:1"), (n9.RaftAddress, n9.HttpAddress));
         // ... but not when it moved to another host: the old host's HTTP address would be wrong.
-        await leader.JoinAsync("n9", "elsewhere:2", "", voter: false);
+        await leader.JoinAsync(new JoinRequest("n9", "elsewhere:2", "", Voter: false));
         n9 = Assert.Single((await leader.GetStatusAsync()).Servers, s => s.Id == "n9");
         Assert.Equal(("elsewhere:2", ""), (n9.RaftAddress, n9.HttpAddress));
 
         // Another id at a member's raft address is refused, however the loopback host is spelled.
-        await leader.JoinAsync("n10", "localhost:5000", "", voter: false);
-        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync("n11", "127.0.0.1:5000", "", voter: false));
+        await leader.JoinAsync(new JoinRequest("n10", "localhost:5000", "", Voter: false));
+        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync(new JoinRequest("n11", "127.0.0.1:5000", "", Voter: false)));
         Assert.Equal(NodeErrorKind.BadRequest, e.Kind);
     }
 
@@ -246,7 +246,7 @@ public sealed class KvNodeTests
         await c.StartClusterAsync(1);
         var leader = await c.LeaderAsync();
         var before = Members(await leader.GetStatusAsync());
-        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync(id, raft, http, voter: true));
+        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync(new JoinRequest(id, raft, http, Voter: true)));
         Assert.Equal(NodeErrorKind.BadRequest, e.Kind);
         Assert.Contains(problem, e.Message);
         Assert.Equal(before, Members(await leader.GetStatusAsync()));

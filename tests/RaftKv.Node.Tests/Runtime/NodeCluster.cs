@@ -85,7 +85,7 @@ internal sealed class NodeCluster : IAsyncDisposable
         {
             var id = "n" + i;
             await StartAsync(id);
-            await (await LeaderAsync()).JoinAsync(id, RaftAddressOf(id), HttpAddressOf(id), voter: true);
+            await (await LeaderAsync()).JoinAsync(new JoinRequest(id, RaftAddressOf(id), HttpAddressOf(id), Voter: true));
         }
         return first;
     }

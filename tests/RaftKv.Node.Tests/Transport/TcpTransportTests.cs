@@ -603,7 +603,7 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
             await s.SendAsync(hello);
             var answer = await ReadToClose(s);
             Assert.Equal(Handshake.ReplyLength, answer.Length);
-            var e = Assert.Throws<InvalidDataException>(() => Handshake.CheckReply(answer, "b"));
+            var e = Assert.Throws<PeerRefusedException>(() => Handshake.CheckReply(answer, "b"));
             Assert.Contains("version", e.Message);
         }
 

@@ -27,8 +27,8 @@ internal static class TransportTestKit
         SnapshotMetadata? snapshot = null;
         if (type == MessageType.InstallSnapshot || rng.Next(4) == 0)
         {
-            var members = Enumerable.Range(0, rng.Next(4)).Select(i => new Member($"n{i}-é", $"10.0.0.{i}:700{i}|http://h{i}:80", rng.Next(2) == 0));
-            snapshot = new SnapshotMetadata(RandomUlong(rng), RandomUlong(rng), new ClusterConfig(members));
+            var members = Enumerable.Range(0, rng.Next(4)).Select(i => new Member($"n{i}-é", $"10.0.0.{i}:700{i}|http://h{i}:80", rng.Next(2) == 0, RandomUlong(rng)));
+            snapshot = new SnapshotMetadata(RandomUlong(rng), RandomUlong(rng), new ClusterConfig(members, rng.Next(2) == 0 ? "" : "cluster-é" + rng.Next()));
         }
         return new Message
         {

@@ -36,11 +36,19 @@ internal sealed class TestCluster
     /// <summary>Pairs that cannot talk (both directions are listed separately).</summary>
     public HashSet<(string, string)> Cut { get; } = [];
 
-    public TestCluster(int voters, int nonMembers = 0, Func<string, RaftOptions>? options = null)
+    /// <summary>Each node's incarnation when the cluster models them (see <see cref="WithIncarnations"/>), else empty.</summary>
+    public Dictionary<string, ulong> Incarnations { get; } = [];
+
+    public TestCluster(int voters, int nonMembers = 0, Func<string, RaftOptions>? options = null, bool withIncarnations = false)
     {
-        _options = options ?? (id => new RaftOptions { Id = id, Random = SeedFor(id) });
         var ids = Enumerable.Range(1, voters + nonMembers).Select(i => "n" + i).ToList();
-        var config = new ClusterConfig(ids.Take(voters).Select(id => new Member(id, "addr-" + id, true)));
+        if (withIncarnations)
+        {
+            foreach (var id in ids) Incarnations[id] = (ulong)(id.Length * 1000 + ids.IndexOf(id) + 1);
+        }
+        var baseOptions = options ?? (id => new RaftOptions { Id = id, Random = SeedFor(id) });
+        _options = withIncarnations ? id => WithIncarnation(baseOptions(id), Incarnations[id]) : baseOptions;
+        var config = new ClusterConfig(ids.Take(voters).Select(id => new Member(id, "addr-" + id, true, Incarnations.GetValueOrDefault(id))), withIncarnations ? "cluster-a" : "");
         foreach (var id in ids)
         {
             var storage = new MemoryStorage();
@@ -49,6 +57,33 @@ internal sealed class TestCluster
             Nodes[id] = node;
             node.Core = new RaftCore(_options(id), storage);
         }
+    }
+
+    private static RaftOptions WithIncarnation(RaftOptions o, ulong incarnation) => new()
+    {
+        Id = o.Id, ElectionTicks = o.ElectionTicks, HeartbeatTicks = o.HeartbeatTicks, PreVote = o.PreVote, CheckQuorum = o.CheckQuorum,
+        MaxSizePerMessage = o.MaxSizePerMessage, MaxInflightMessages = o.MaxInflightMessages, MaxInflightBytes = o.MaxInflightBytes,
+        MaxUncommittedBytes = o.MaxUncommittedBytes, MaxCommittedBytesPerReady = o.MaxCommittedBytesPerReady,
+        AsyncStorageSync = o.AsyncStorageSync, Applied = o.Applied, Random = o.Random, Incarnation = incarnation,
+    };
+
+    /// <summary>
+    /// The node loses its storage (a wiped data directory) and comes back empty as <paramref name="incarnation"/>,
+    /// as raftkvd does: a new incarnation whenever the WAL is created.
+    /// </summary>
+    /// <param name="id">The node.</param>
+    /// <param name="incarnation">Its new incarnation.</param>
+    /// <param name="startFrom">A configuration its new log starts with (as if received from the leader), or none.</param>
+    public void Wipe(string id, ulong incarnation, ClusterConfig? startFrom = null)
+    {
+        var n = Nodes[id];
+        InFlight.RemoveAll(m => m.From == id || m.To == id);
+        Incarnations[id] = incarnation;
+        n.Storage = new MemoryStorage();
+        if (startFrom is not null) RaftCore.Bootstrap(n.Storage, startFrom);
+        n.Applied.Clear();
+        n.Down = false;
+        n.Core = new RaftCore(_options(id), n.Storage);
     }
 
     /// <summary>A distinct, reproducible random generator per node (identical ones would split every vote).</summary>
@@ -93,7 +128,8 @@ internal sealed class TestCluster
     {
         InFlight.Remove(m);
         if (Cut.Contains((m.From, m.To)) || Nodes[m.To].Down || Drop?.Invoke(m) == true) return;
-        Nodes[m.To].Core.Step(m);
+        // As the transport does from the connection's handshake: the receiver learns which incarnation sent it.
+        Nodes[m.To].Core.Step(Incarnations.TryGetValue(m.From, out var incarnation) ? m.WithFromIncarnation(incarnation) : m);
     }
 
     /// <summary>Handles every Ready and delivers every message until nothing moves.</summary>
