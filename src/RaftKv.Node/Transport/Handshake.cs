@@ -50,6 +50,11 @@ internal static class Handshake
 
     public static ReadOnlySpan<byte> Magic => "RKVT"u8;
 
+    /// <summary>What both sides of a refused handshake tell the operator.</summary>
+    public const string WrongClusterAdvice =
+        "One of the two clusters was founded anew: a node that lost its data and was started without -join founds a new cluster, " +
+        "whose writes are its own. To bring such a node back, stop it, empty its data directory and start it with -join naming a member of the cluster it belongs in";
+
     public static byte[] EncodeHello(ConnectionKind kind, string localId, string advertisedAddress, string clusterId = "", ulong incarnation = 0)
     {
         var id = Encoding.UTF8.GetBytes(localId);
@@ -127,10 +132,7 @@ internal static class Handshake
             case UnsupportedKind:
                 throw new PeerRefusedException($"{peer} refused the connection kind", null);
             case WrongCluster:
-                throw new PeerRefusedException(
-                    $"{peer} belongs to another cluster ({clusterId}) and refuses this node's messages. If that node lost its data and " +
-                    "founded a new cluster, stop it, empty its data directory and start it with -join naming a member of this cluster",
-                    clusterId);
+                throw new PeerRefusedException($"{peer} belongs to another cluster ({clusterId}) and refuses this node's messages. {WrongClusterAdvice}", clusterId);
             default:
                 throw new PeerRefusedException($"{peer} refused the connection (status {reply[6]})", null);
         }

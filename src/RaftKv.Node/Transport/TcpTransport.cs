@@ -521,7 +521,7 @@ public sealed partial class TcpTransport : IRaftTransport
         _refusalLogged[peerId] = now;
         _logger.LogWarning(
             "Raft transport {LocalId}: refused {PeerId} at {Address}: it belongs to cluster {Theirs}, this node to cluster {Ours}; the two never exchange messages. " +
-            "If that node lost its data and founded a new cluster, its writes are its own: to bring it back, stop it, empty its data directory and start it with -join naming a member of this cluster",
+            Handshake.WrongClusterAdvice,
             LocalId, peerId, announced, clusterId, _identity.ClusterId);
     }
 

@@ -41,8 +41,8 @@ public sealed class IdentityHandshakeTests
         Assert.Null(await b.TryReceive(300));
 
         // Each side logged the refusal it made and the one it met, saying what to do; once, not at every retry.
-        Assert.Single(bLog.Messages, m => m.Contains("refused a at") && m.Contains("cluster-one") && m.Contains("-join"));
-        Assert.Single(aLog.Messages, m => m.Contains("belongs to another cluster (cluster-two)") && m.Contains("-join"));
+        Assert.Single(bLog.Messages, m => m.Contains("refused a at") && m.Contains("cluster-one") && m.Contains("empty its data directory"));
+        Assert.Single(aLog.Messages, m => m.Contains("belongs to another cluster (cluster-two)") && m.Contains("empty its data directory"));
     }
 
     [Fact]
