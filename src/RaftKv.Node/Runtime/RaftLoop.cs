@@ -200,6 +200,7 @@ internal sealed partial class RaftLoop : IDisposable
                     // After a long pause (GC, debugger), do not replay every missed tick in a burst.
                     if (nextTick < clock.Elapsed) nextTick = clock.Elapsed + _tick;
                     MaybeStartSnapshot(byInterval: true);
+                    RecordIdentities();
                     ExpireReads();
                     WaitForStuckSync();
                 }
@@ -389,19 +390,6 @@ internal sealed partial class RaftLoop : IDisposable
             _leaderWaiters.RemoveAt(i);
         }
         _log.LogInformation("{Id} is {Role} in term {Term}; leader: {Leader}", _options.Id, ss.Role, ss.Term, ss.Leader ?? "none");
-    }
-
-    /// <summary>Says that a member's previous life was heard from, and what to do about it (at most once a minute per sender).</summary>
-    private void LogStaleIncarnation(Message m)
-    {
-        var now = Environment.TickCount64;
-        if (_staleLogged.TryGetValue(m.From, out var last) && now - last < 60_000) return;
-        _staleLogged[m.From] = now;
-        var recorded = _core.Config.Find(m.From)?.Incarnation ?? 0;
-        _log.LogWarning(
-            "Ignoring {Peer}: it is incarnation {Theirs}, the configuration has incarnation {Ours}, so it lost the data it acknowledged and must not count as that member. " +
-            "It is let in once it rejoins (restart it with -join, or POST /join its id and addresses); to drop it instead, remove it",
-            m.From, Incarnations.Format(m.FromIncarnation), Incarnations.Format(recorded));
     }
 
     private void UpdatePeers()

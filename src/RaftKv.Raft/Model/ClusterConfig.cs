@@ -124,14 +124,18 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
                     return null;
                 }
                 return new ClusterConfig(rest, ClusterId);
+            case ConfigChangeType.AssignClusterId:
+                if (ClusterId.Length > 0 || string.IsNullOrEmpty(change.ClusterId))
+                {
+                    error = ClusterId.Length > 0 ? $"the cluster already has the id {ClusterId}" : "no cluster id given";
+                    return null;
+                }
+                return new ClusterConfig(_members, change.ClusterId);
             default:
                 error = $"unknown change type {change.Type}";
                 return null;
         }
     }
-
-    /// <summary>This configuration under a cluster identity (for a cluster founded before identities existed).</summary>
-    public ClusterConfig WithClusterId(string clusterId) => new(_members, clusterId);
 
     // Marks the current encoding; the first one began with the member count, which is never negative.
     private const int FormatWithIdentity = -2;

@@ -11,6 +11,9 @@ public enum ConfigChangeType
 
     /// <summary>Remove a member, voter or not.</summary>
     Remove,
+
+    /// <summary>Give a cluster founded before cluster identities existed its id (members unchanged).</summary>
+    AssignClusterId,
 }
 
 /// <summary>A single-server membership change requested of the leader.</summary>
@@ -19,4 +22,5 @@ public enum ConfigChangeType
 /// <param name="Address">Its address, for additions (empty keeps the one known).</param>
 /// <param name="Incarnation">For additions: the server's incarnation (0 keeps the one known); another incarnation than
 /// the member's replaces it (see <see cref="ClusterConfig.Apply"/>).</param>
-public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "", ulong Incarnation = 0);
+/// <param name="ClusterId">For <see cref="ConfigChangeType.AssignClusterId"/>: the id.</param>
+public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "", ulong Incarnation = 0, string ClusterId = "");
