@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Server.Cli;
 using RaftKv.Server.Hosting;
@@ -154,6 +155,8 @@ public sealed class CommandLineTests
     [InlineData("--election-timeout", "50ms", "/d")]          // not longer than the heartbeat
     [InlineData("--max-body", "lots", "/d")]
     [InlineData("--max-body", "0", "/d")]
+    [InlineData("--max-body", "200MiB", "/d")]                 // a write that large could never be replicated
+    [InlineData("--max-body", "64MiB", "/d")]                  // the frame itself: no room for the key and the message
     [InlineData("--snapshot-threshold", "0", "/d")]
     [InlineData("--snapshot-threshold", "many", "/d")]
     [InlineData("-join", "nope", "/d")]
@@ -196,6 +199,20 @@ public sealed class CommandLineTests
         var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.StartsWith("raftkvd: ", lines[0]);
+    }
+
+    [Fact]
+    public async Task A_max_body_above_what_can_be_replicated_exits_2_naming_the_largest()
+    {
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(["--max-body", (ServerOptions.LargestMaxBodyBytes + 1).ToString(CultureInfo.InvariantCulture), "/d"],
+            (_, _, _) => throw new InvalidOperationException("must not start"), TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+        Assert.Equal(2, code);
+        Assert.Contains($"the largest --max-body is {ServerOptions.LargestMaxBodyBytes} bytes", stderr.ToString());
+        // The largest itself is accepted, and a body that size with the longest key still fits one raft message.
+        Assert.Equal(ServerOptions.LargestMaxBodyBytes, Parse("--max-body", ServerOptions.LargestMaxBodyBytes.ToString(CultureInfo.InvariantCulture), "/d").MaxBodyBytes);
+        Assert.True(ServerOptions.LargestMaxBodyBytes + ServerOptions.DefaultMaxKeyBytes + RaftKv.Node.EntryLimits.SinglePairOverheadBytes
+                    <= RaftKv.Node.EntryLimits.MaxEntryBytes(RaftKv.Node.Transport.TransportOptions.Default.MaxFrameSize));
     }
 
     [Fact]

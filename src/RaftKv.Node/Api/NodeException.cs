@@ -19,6 +19,8 @@ public enum NodeErrorKind
     NotFound,
     /// <summary>The node is shutting down or not yet started.</summary>
     Unavailable,
+    /// <summary>The write is larger than the cluster can replicate (<see cref="EntryLimits"/>); it was not applied.</summary>
+    TooLarge,
 }
 
 /// <summary>A failure a client can meet, with what it needs to decide what to do next.</summary>

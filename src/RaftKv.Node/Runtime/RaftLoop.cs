@@ -78,6 +78,8 @@ internal sealed partial class RaftLoop : IDisposable
             Applied = _state.AppliedIndex,
             // The in-memory log has nothing to flush; only the WAL syncs in the background.
             AsyncStorageSync = storage is FileLogStorage,
+            // A batch of entries must fit one transport frame, or every Append carrying it is dropped for good.
+            MaxSizePerMessage = EntryLimits.AppendBatchBytes(options.Transport.MaxFrameSize),
         }, storage);
         if (_core.Config.Members.Length > 0 && _core.Config.Find(options.Id) is null)
         {

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using RaftKv.Node;
+using RaftKv.Node.Transport;
 
 namespace RaftKv.Server.Cli;
 
@@ -174,6 +175,11 @@ public sealed class DaemonCommandLine
             else if (bytes <= 0)
             {
                 r.AddError("--max-body must be positive");
+            }
+            else if (bytes > ServerOptions.LargestMaxBodyBytes)
+            {
+                r.AddError(
+                    $"--max-body {bytes} is more than the cluster can replicate: a write must fit one {TransportOptions.Default.MaxFrameSize}-byte raft message with its key, so the largest --max-body is {ServerOptions.LargestMaxBodyBytes} bytes");
             }
         });
         _join.Validators.Add(r =>
