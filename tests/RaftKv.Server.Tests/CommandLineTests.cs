@@ -129,7 +129,36 @@ public sealed class CommandLineTests
         Assert.Equal("localhost:11001", o.HttpAdvertiseAddress);
         Assert.Equal("localhost:12001", o.Id);
         Assert.Equal(["localhost:11000"], Parse("-rjoin", "http://localhost:11000/", "/d").Join);
-        Assert.Equal(["a:1", "b:2"], Parse("-join", "a:1", "-join", "b:2", "/d").Join);
+        Assert.Equal(["a:1", "b:2"], Parse("-join", "a:1", "-join", "b:2", "-raddr", "c:12000", "/d").Join);
+    }
+
+    [Fact]
+    public async Task Fork_multi_host_command_with_raft_on_localhost_exits_2_naming_the_flags()
+    {
+        // The fork's multi-host walkthrough: every host would claim raft address and id localhost:12000.
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(["--rjoin", "host1.example:11000", "--haddr", ":11000"],
+            (_, _, _) => throw new InvalidOperationException("must not start"), TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+        Assert.Equal(2, code);
+        var error = stderr.ToString();
+        Assert.Contains("-join host1.example:11000 is on another host", error);
+        Assert.Contains("localhost:12000 can only be reached from this machine", error);
+        Assert.Contains("--raft-addr <this host's IP>:12000", error);
+    }
+
+    [Fact]
+    public void Wildcard_http_bind_advertises_the_raft_host_when_raft_is_reachable_from_other_hosts()
+    {
+        var o = Parse("--rjoin", "10.0.0.4:11000", "--haddr", ":11000", "--raft-addr", "10.0.0.5:12000", "/d");
+        Assert.Equal("10.0.0.5:11000", o.HttpAdvertiseAddress);
+        Assert.Equal("10.0.0.5:12000", o.Id);
+        var both = Parse("-haddr", "0.0.0.0:11000", "-raddr", "0.0.0.0:12000", "--raft-adv-addr", "[fd00::5]:12000", "/d");
+        Assert.Equal("[fd00::5]:11000", both.HttpAdvertiseAddress);
+        // The founder of the fork's multi-host cluster, once told its address, does not try to join itself.
+        var founder = Parse("--rjoin", "10.0.0.5:11000", "--haddr", ":11000", "--raft-addr", "10.0.0.5:12000", "/d");
+        Assert.Empty(founder.JoinTargetsExcludingSelf());
+        // With raft local-only, the HTTP side may say localhost too: no other host can be a member anyway.
+        Assert.Equal("localhost:11000", Parse("--haddr", ":11000", "/d").HttpAdvertiseAddress);
     }
 
     [Theory]
@@ -184,6 +213,8 @@ public sealed class CommandLineTests
     [InlineData("--raft-adv-addr", "0.0.0.0:12000", "/d")]     // every node would dial itself
     [InlineData("-join", "0.0.0.0:11000", "/d")]
     [InlineData("/a", "/b")]
+    [InlineData("--rjoin", "10.0.0.4:11000", "--haddr", ":11001")]  // raft on localhost cannot join another host
+    [InlineData("-join", "node0.example:11000", "-raddr", "127.0.0.1:12001", "-haddr", "127.0.0.1:11001", "/d")]
     public async Task Usage_errors_exit_2_with_one_line_and_start_nothing(params string[] args)
     {
         var started = false;
