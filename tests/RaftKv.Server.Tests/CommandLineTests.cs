@@ -281,6 +281,39 @@ public sealed class CommandLineTests
     }
 
     [Theory]
+    [InlineData(true, false)]   // hraftd stopped before its first snapshot: only raft.db
+    [InlineData(false, true)]   // raft.db removed, its snapshot left: raftkvd saw "existing state" and answered 503 forever
+    [InlineData(true, true)]
+    public async Task An_hraftd_data_directory_exits_2_and_is_left_untouched(bool boltFile, bool snapshot)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "raftkvd-hraftd-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            if (boltFile) File.WriteAllBytes(Path.Combine(dir, "raft.db"), new byte[4096]);
+            if (snapshot)
+            {
+                var folder = Path.Combine(dir, "snapshots", "2-18-1700000000000");
+                Directory.CreateDirectory(folder);
+                File.WriteAllText(Path.Combine(folder, "meta.json"), """{"Version":1,"ID":"2-18-1700000000000","Index":18,"Term":2}""");
+                File.WriteAllText(Path.Combine(folder, "state.bin"), "{}");
+            }
+            var before = Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order().ToList();
+            var stderr = new StringWriter();
+            var code = await Daemon.RunAsync(OnFreePorts(dir), (_, _, _) => throw new InvalidOperationException("must not start"),
+                TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+            Assert.Equal(2, code);
+            Assert.Contains("holds hraftd's raft state", stderr.ToString());
+            Assert.Contains(boltFile ? "raft.db" : "meta.json", stderr.ToString());
+            Assert.Equal(before, Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order().ToList());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
     [InlineData("wal", false)]
     [InlineData("snapshots", false)]
     [InlineData("LOCK", true)]
