@@ -45,7 +45,7 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
                     using var response = await client.PostAsync($"http://{address}/join", content, attempt.Token);
                     if (response.IsSuccessStatusCode)
                     {
-                        logger.LogWarning("Joined the cluster through {Address} as {Id}", address, id);
+                        logger.LogInformation("Joined the cluster through {Address} as {Id}", address, id);
                         return address;
                     }
                     var text = await response.Content.ReadAsStringAsync(attempt.Token);
