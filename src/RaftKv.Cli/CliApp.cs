@@ -92,7 +92,7 @@ internal sealed class GlobalOptions
 {
     private readonly Option<string?> _endpoints = new("--endpoints", "-e")
     {
-        Description = $"Cluster members' HTTP addresses, comma-separated [default: ${CliApp.EndpointsVariable}, else localhost:11000]",
+        Description = $"Cluster members' HTTP addresses, comma-separated [default: ${CliApp.EndpointsVariable}, else the cluster that cluster up runs from ./{LocalClusterCommands.DefaultDir}, else localhost:11000]",
         HelpName = "host:port[,host:port...]",
         Recursive = true,
     };
@@ -131,8 +131,8 @@ internal sealed class GlobalOptions
     {
         var json = result.GetValue(_output) == "json";
         var endpointText = result.GetValue(_endpoints) ?? Environment.GetEnvironmentVariable(CliApp.EndpointsVariable);
-        var endpoints = string.IsNullOrWhiteSpace(endpointText)
-            ? ["localhost:11000"]
+        IReadOnlyList<string> endpoints = string.IsNullOrWhiteSpace(endpointText)
+            ? LocalClusterCommands.RunningDefaultClusterEndpoints() ?? ["localhost:11000"]
             : endpointText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var timeout = TimeSpan.FromSeconds(10);
         if (result.GetValue(_timeout) is { } text)

@@ -15,8 +15,36 @@ namespace RaftKv.Cli;
 /// </summary>
 internal static class LocalClusterCommands
 {
+    /// <summary>The cluster directory when --dir is not given, relative to the working directory.</summary>
+    public const string DefaultDir = "raftkv-cluster";
+
     /// <summary>The state file in the cluster directory: which PIDs and ports this tool started.</summary>
     public const string StateFileName = "cluster.json";
+
+    /// <summary>
+    /// The endpoints of the cluster <c>cluster up</c> runs from <see cref="DefaultDir"/> under the working directory, if
+    /// one runs: commands given no endpoints use them, so the next command after <c>cluster up</c> reaches its cluster.
+    /// </summary>
+    public static IReadOnlyList<string>? RunningDefaultClusterEndpoints() => RunningClusterEndpoints(DefaultDir);
+
+    /// <summary>The HTTP addresses of the nodes <c>cluster up</c> runs from <paramref name="dir"/>, or null if none runs.</summary>
+    internal static IReadOnlyList<string>? RunningClusterEndpoints(string dir)
+    {
+        var stateFile = Path.Combine(Path.GetFullPath(dir), StateFileName);
+        if (!File.Exists(stateFile))
+        {
+            return null;
+        }
+        try
+        {
+            var running = ReadState(stateFile).Where(IsOurNode).Select(n => n.HttpAddress).ToList();
+            return running.Count > 0 ? running : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     public static void Add(RootCommand root, Func<ParseResult, CliContext> context)
     {
@@ -38,40 +66,39 @@ internal static class LocalClusterCommands
         });
         var dir = DirOption();
         var detach = new Option<bool>("--detach", "-d") { Description = "Leave the nodes running and exit (stop them with cluster down)" };
-        var command = new Command("up", "Start nodes on free loopback ports: the first bootstraps, the others join it; Ctrl-C stops them") { nodes, dir, detach };
+        var command = new Command("up", "Start nodes on free loopback ports: the first bootstraps, the others join it; Ctrl-C stops them. On a directory that held a cluster, starts that cluster again (same ports and data)") { nodes, dir, detach };
         command.SetAction(async (r, ct) =>
         {
             var c = context(r);
             var root = Path.GetFullPath(r.GetRequiredValue(dir));
             var stateFile = Path.Combine(root, StateFileName);
-            if (File.Exists(stateFile) && ReadState(stateFile).Any(n => IsOurNode(n)))
-            {
-                throw new InvalidOperationException($"a cluster started from {root} is still running; stop it with: raftkv cluster down --dir {root}");
-            }
             var serverDll = Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
             if (!File.Exists(serverDll))
             {
                 throw new InvalidOperationException($"raftkvd.dll not found beside raftkv ({AppContext.BaseDirectory})");
             }
+            var plan = PlanNodes(root, stateFile, r.GetValue(nodes), r.GetResult(nodes) is { Implicit: false });
+            var restarting = plan.Restarting;
             Directory.CreateDirectory(root);
             var started = new List<(NodeState State, Process Process)>();
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
             try
             {
-                for (var i = 0; i < r.GetValue(nodes); i++)
+                foreach (var planned in plan.Nodes)
                 {
-                    var node = new NodeState("node" + i, 0, $"127.0.0.1:{FreePort()}", $"127.0.0.1:{FreePort()}", Path.Combine(root, "node" + i));
-                    var process = StartNode(serverDll, node, started.Count == 0 ? null : started[0].State.HttpAddress, Path.Combine(root, node.Id + ".log"));
-                    node = node with { Pid = process.Id };
+                    var process = StartNode(serverDll, planned, started.Count == 0 ? null : started[0].State.HttpAddress, Path.Combine(root, planned.Id + ".log"));
+                    var node = planned with { Pid = process.Id };
                     started.Add((node, process));
                     // Written after every start, so whatever happens next, cluster down knows every PID.
-                    WriteState(stateFile, started.Select(s => s.State));
-                    if (i == 0)
+                    WriteState(stateFile, started.Select(s => s.State).Concat(plan.Nodes.Skip(started.Count)));
+                    // A new cluster's first node must lead before the others can join it; a restarted cluster needs a
+                    // quorum of its nodes up before any of them is ready.
+                    if (started.Count == 1 && !restarting)
                     {
                         await WaitReadyAsync(http, node, process, ct);
                     }
                 }
-                foreach (var (node, process) in started.Skip(1))
+                foreach (var (node, process) in restarting ? started : started.Skip(1))
                 {
                     await WaitReadyAsync(http, node, process, ct);
                 }
@@ -79,7 +106,8 @@ internal static class LocalClusterCommands
             catch
             {
                 Stop(started.Select(s => s.Process));
-                File.Delete(stateFile);
+                // The addresses stay recorded (with no PIDs): the nodes' stored configuration names them.
+                WriteState(stateFile, plan.Nodes.Select(n => n with { Pid = 0 }));
                 throw;
             }
 
@@ -91,6 +119,7 @@ internal static class LocalClusterCommands
                     w.WriteStartObject();
                     w.WriteString("dir", root);
                     w.WriteString("endpoints", endpoints);
+                    w.WriteBoolean("restarted", restarting);
                     WriteNodes(w, started.Select(s => s.State));
                     w.WriteEndObject();
                 });
@@ -100,7 +129,14 @@ internal static class LocalClusterCommands
                 c.Output.Table(["ID", "HTTP ADDRESS", "RAFT ADDRESS", "PID", "DATA"],
                     started.Select(s => new[] { s.State.Id, s.State.HttpAddress, s.State.RaftAddress, s.State.Pid.ToString(CultureInfo.InvariantCulture), s.State.DataDir }).ToList());
                 c.Output.Line("");
+                if (restarting)
+                {
+                    c.Output.Line($"started the cluster in {root} again, with its data");
+                }
                 c.Output.Line($"export {CliApp.EndpointsVariable}={endpoints}");
+                c.Output.Line(Path.GetFullPath(DefaultDir) == root
+                    ? "(raftkv run from this directory uses these endpoints without the export)"
+                    : "(or run raftkv with --endpoints " + endpoints + ")");
                 c.Output.Line(r.GetValue(detach)
                     ? $"running in the background; stop with: raftkv cluster down --dir {root}"
                     : "logs are in " + root + "; Ctrl-C stops the cluster");
@@ -117,10 +153,10 @@ internal static class LocalClusterCommands
             {
             }
             Stop(started.Select(s => s.Process));
-            File.Delete(stateFile);
+            WriteState(stateFile, started.Select(s => s.State with { Pid = 0 }));
             if (!c.Output.Json)
             {
-                c.Output.Line($"stopped {started.Count} nodes");
+                c.Output.Line($"stopped {started.Count} nodes; cluster up --dir {root} starts them again with their data");
             }
             return ExitCodes.Success;
         });
@@ -130,7 +166,7 @@ internal static class LocalClusterCommands
     private static Command Down(Func<ParseResult, CliContext> context)
     {
         var dir = DirOption();
-        var command = new Command("down", "Stop the nodes cluster up started from that directory (by PID) and remove its state file") { dir };
+        var command = new Command("down", "Stop the nodes cluster up started from that directory (by PID); their data and addresses stay, for the next cluster up") { dir };
         command.SetAction(r =>
         {
             var c = context(r);
@@ -160,17 +196,89 @@ internal static class LocalClusterCommands
                     // Exited between the check and the kill.
                 }
             }
-            File.Delete(stateFile);
+            // The addresses stay: the nodes' stored configuration names them, and cluster up starts the same cluster again.
+            WriteState(stateFile, ReadState(stateFile).Select(n => n with { Pid = 0 }));
             c.Output.Line(c.Output.Json ? $"{{\"stopped\": {stopped}}}" : $"stopped {stopped} nodes");
             return ExitCodes.Success;
         });
         return command;
     }
 
+    /// <summary>The nodes <c>cluster up</c> starts, and whether they are an earlier cluster started again.</summary>
+    internal sealed record NodePlan(IReadOnlyList<NodeState> Nodes, bool Restarting);
+
+    /// <summary>
+    /// A directory that held a cluster is started again as that cluster: same ids, data and ports. Its nodes' stored
+    /// configuration names each member's raft address, so nodes on new ports would wait forever for peers nobody
+    /// answers for. Anything that prevents that (nodes still running, a different --nodes, a port now taken, data with
+    /// no record of its addresses) is refused at once, saying what to do.
+    /// </summary>
+    internal static NodePlan PlanNodes(string root, string stateFile, int count, bool countGiven)
+    {
+        if (File.Exists(stateFile))
+        {
+            var stored = ReadState(stateFile);
+            if (stored.Any(IsOurNode))
+            {
+                throw new InvalidOperationException($"a cluster started from {root} is still running; stop it with: raftkv cluster down --dir {root}");
+            }
+            if (stored.Count > 0)
+            {
+                if (countGiven && count != stored.Count)
+                {
+                    throw new InvalidOperationException(
+                        $"{root} holds a {stored.Count}-node cluster; start it again with --nodes {stored.Count} (or without --nodes), or remove {root} (or pick another --dir) for a new {count}-node cluster");
+                }
+                foreach (var node in stored)
+                {
+                    foreach (var address in new[] { node.HttpAddress, node.RaftAddress })
+                    {
+                        if (!PortFree(address))
+                        {
+                            throw new InvalidOperationException(
+                                $"{node.Id}'s address {address} (recorded in {stateFile}; the cluster's configuration names it) is taken by another program; free it, or remove {root} for a new cluster");
+                        }
+                    }
+                }
+                return new NodePlan(stored.Select(n => n with { Pid = 0 }).ToList(), Restarting: true);
+            }
+        }
+        var leftover = Enumerable.Range(0, 10).Select(i => Path.Combine(root, "node" + i))
+            .FirstOrDefault(d => Directory.Exists(d) && Directory.EnumerateFileSystemEntries(d).Any());
+        if (leftover is not null)
+        {
+            throw new InvalidOperationException(
+                $"{leftover} holds node data but {stateFile}, which records the addresses its cluster was configured with, is missing; remove {root} (or pick another --dir) for a new cluster");
+        }
+        var nodes = Enumerable.Range(0, count)
+            .Select(i => new NodeState("node" + i, 0, $"127.0.0.1:{FreePort()}", $"127.0.0.1:{FreePort()}", Path.Combine(root, "node" + i)))
+            .ToList();
+        return new NodePlan(nodes, Restarting: false);
+    }
+
+    private static bool PortFree(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        if (colon < 0 || !IPAddress.TryParse(address[..colon], out var ip) || !int.TryParse(address[(colon + 1)..], CultureInfo.InvariantCulture, out var port))
+        {
+            throw new InvalidOperationException($"\"{address}\" in the cluster state file is not an ip:port this tool writes; remove the directory for a new cluster");
+        }
+        try
+        {
+            using var listener = new TcpListener(ip, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     private static Option<string> DirOption() => new("--dir")
     {
         Description = "Directory for the nodes' data, logs and the state file",
-        DefaultValueFactory = _ => "raftkv-cluster",
+        DefaultValueFactory = _ => DefaultDir,
         HelpName = "dir",
     };
 

@@ -45,6 +45,8 @@ public sealed class KvNode : IKvNode
         CancellationToken cancellationToken)
     {
         var log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RaftKv.Node." + options.Id);
+        options.Transport.Validate();
+        EntryLimits.ValidateFrameSize(options.Transport.MaxFrameSize);
         IRaftLogStorage storage;
         SnapshotStore snapshots;
         SnapshotInfo? restoreFrom;
@@ -120,7 +122,10 @@ public sealed class KvNode : IKvNode
             if (string.IsNullOrEmpty(k)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
             ArgumentNullException.ThrowIfNull(v);
         }
-        return Write(_loop.ProposeAsync(KvCommand.EncodeSet(pairs)), cancellationToken);
+        // Checked before the proposal (and before a follower forwards it): once in the log it could never be replicated.
+        var command = KvCommand.EncodeSet(pairs);
+        if (CheckSize(command.Length) is { } tooLarge) throw tooLarge;
+        return Write(_loop.ProposeAsync(command), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -130,8 +135,13 @@ public sealed class KvNode : IKvNode
     private Task<ulong> DeleteLocalAsync(string key, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
-        return Write(_loop.ProposeAsync(KvCommand.EncodeDelete(key)), cancellationToken);
+        var command = KvCommand.EncodeDelete(key);
+        if (CheckSize(command.Length) is { } tooLarge) throw tooLarge;
+        return Write(_loop.ProposeAsync(command), cancellationToken);
     }
+
+    /// <summary>The refusal for a command larger than an entry this node's transport can replicate, or null.</summary>
+    private NodeException? CheckSize(long commandBytes) => EntryLimits.Check(commandBytes, _options.Transport.MaxFrameSize);
 
     /// <inheritdoc />
     public Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default) =>

@@ -54,7 +54,7 @@ public sealed class ErrorTests
         var file = Path.GetTempFileName();
         try
         {
-            foreach (var args in new[] { new[] { "--no-such-flag", "/tmp/x" }, new[] { "-haddr", "nonsense", "/tmp/x" }, new[] { file } })
+            foreach (var args in new[] { new[] { "--no-such-flag", "/tmp/x" }, new[] { "-haddr", "nonsense", "/tmp/x" }, new[] { file }, new[] { "--max-body", "200MiB", "/tmp/x" } })
             {
                 var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
                 psi.ArgumentList.Add(RaftkvdProcess.ServerDll);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Server.Cli;
 using RaftKv.Server.Hosting;
@@ -128,7 +129,36 @@ public sealed class CommandLineTests
         Assert.Equal("localhost:11001", o.HttpAdvertiseAddress);
         Assert.Equal("localhost:12001", o.Id);
         Assert.Equal(["localhost:11000"], Parse("-rjoin", "http://localhost:11000/", "/d").Join);
-        Assert.Equal(["a:1", "b:2"], Parse("-join", "a:1", "-join", "b:2", "/d").Join);
+        Assert.Equal(["a:1", "b:2"], Parse("-join", "a:1", "-join", "b:2", "-raddr", "c:12000", "/d").Join);
+    }
+
+    [Fact]
+    public async Task Fork_multi_host_command_with_raft_on_localhost_exits_2_naming_the_flags()
+    {
+        // The fork's multi-host walkthrough: every host would claim raft address and id localhost:12000.
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(["--rjoin", "host1.example:11000", "--haddr", ":11000"],
+            (_, _, _) => throw new InvalidOperationException("must not start"), TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+        Assert.Equal(2, code);
+        var error = stderr.ToString();
+        Assert.Contains("-join host1.example:11000 is on another host", error);
+        Assert.Contains("localhost:12000 can only be reached from this machine", error);
+        Assert.Contains("--raft-addr <this host's IP>:12000", error);
+    }
+
+    [Fact]
+    public void Wildcard_http_bind_advertises_the_raft_host_when_raft_is_reachable_from_other_hosts()
+    {
+        var o = Parse("--rjoin", "10.0.0.4:11000", "--haddr", ":11000", "--raft-addr", "10.0.0.5:12000", "/d");
+        Assert.Equal("10.0.0.5:11000", o.HttpAdvertiseAddress);
+        Assert.Equal("10.0.0.5:12000", o.Id);
+        var both = Parse("-haddr", "0.0.0.0:11000", "-raddr", "0.0.0.0:12000", "--raft-adv-addr", "[fd00::5]:12000", "/d");
+        Assert.Equal("[fd00::5]:11000", both.HttpAdvertiseAddress);
+        // The founder of the fork's multi-host cluster, once told its address, does not try to join itself.
+        var founder = Parse("--rjoin", "10.0.0.5:11000", "--haddr", ":11000", "--raft-addr", "10.0.0.5:12000", "/d");
+        Assert.Empty(founder.JoinTargetsExcludingSelf());
+        // With raft local-only, the HTTP side may say localhost too: no other host can be a member anyway.
+        Assert.Equal("localhost:11000", Parse("--haddr", ":11000", "/d").HttpAdvertiseAddress);
     }
 
     [Theory]
@@ -154,6 +184,8 @@ public sealed class CommandLineTests
     [InlineData("--election-timeout", "50ms", "/d")]          // not longer than the heartbeat
     [InlineData("--max-body", "lots", "/d")]
     [InlineData("--max-body", "0", "/d")]
+    [InlineData("--max-body", "200MiB", "/d")]                 // a write that large could never be replicated
+    [InlineData("--max-body", "64MiB", "/d")]                  // the frame itself: no room for the key and the message
     [InlineData("--snapshot-threshold", "0", "/d")]
     [InlineData("--snapshot-threshold", "many", "/d")]
     [InlineData("-join", "nope", "/d")]
@@ -181,6 +213,8 @@ public sealed class CommandLineTests
     [InlineData("--raft-adv-addr", "0.0.0.0:12000", "/d")]     // every node would dial itself
     [InlineData("-join", "0.0.0.0:11000", "/d")]
     [InlineData("/a", "/b")]
+    [InlineData("--rjoin", "10.0.0.4:11000", "--haddr", ":11001")]  // raft on localhost cannot join another host
+    [InlineData("-join", "node0.example:11000", "-raddr", "127.0.0.1:12001", "-haddr", "127.0.0.1:11001", "/d")]
     public async Task Usage_errors_exit_2_with_one_line_and_start_nothing(params string[] args)
     {
         var started = false;
@@ -196,6 +230,20 @@ public sealed class CommandLineTests
         var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.StartsWith("raftkvd: ", lines[0]);
+    }
+
+    [Fact]
+    public async Task A_max_body_above_what_can_be_replicated_exits_2_naming_the_largest()
+    {
+        var stderr = new StringWriter();
+        var code = await Daemon.RunAsync(["--max-body", (ServerOptions.LargestMaxBodyBytes + 1).ToString(CultureInfo.InvariantCulture), "/d"],
+            (_, _, _) => throw new InvalidOperationException("must not start"), TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+        Assert.Equal(2, code);
+        Assert.Contains($"the largest --max-body is {ServerOptions.LargestMaxBodyBytes} bytes", stderr.ToString());
+        // The largest itself is accepted, and a body that size with the longest key still fits one raft message.
+        Assert.Equal(ServerOptions.LargestMaxBodyBytes, Parse("--max-body", ServerOptions.LargestMaxBodyBytes.ToString(CultureInfo.InvariantCulture), "/d").MaxBodyBytes);
+        Assert.True(ServerOptions.LargestMaxBodyBytes + ServerOptions.DefaultMaxKeyBytes + RaftKv.Node.EntryLimits.SinglePairOverheadBytes
+                    <= RaftKv.Node.EntryLimits.MaxEntryBytes(RaftKv.Node.Transport.TransportOptions.Default.MaxFrameSize));
     }
 
     [Fact]
@@ -229,6 +277,39 @@ public sealed class CommandLineTests
         finally
         {
             File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData(true, false)]   // hraftd stopped before its first snapshot: only raft.db
+    [InlineData(false, true)]   // raft.db removed, its snapshot left: raftkvd saw "existing state" and answered 503 forever
+    [InlineData(true, true)]
+    public async Task An_hraftd_data_directory_exits_2_and_is_left_untouched(bool boltFile, bool snapshot)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "raftkvd-hraftd-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            if (boltFile) File.WriteAllBytes(Path.Combine(dir, "raft.db"), new byte[4096]);
+            if (snapshot)
+            {
+                var folder = Path.Combine(dir, "snapshots", "2-18-1700000000000");
+                Directory.CreateDirectory(folder);
+                File.WriteAllText(Path.Combine(folder, "meta.json"), """{"Version":1,"ID":"2-18-1700000000000","Index":18,"Term":2}""");
+                File.WriteAllText(Path.Combine(folder, "state.bin"), "{}");
+            }
+            var before = Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order().ToList();
+            var stderr = new StringWriter();
+            var code = await Daemon.RunAsync(OnFreePorts(dir), (_, _, _) => throw new InvalidOperationException("must not start"),
+                TextWriter.Null, stderr, default, NullLoggerFactory.Instance);
+            Assert.Equal(2, code);
+            Assert.Contains("holds hraftd's raft state", stderr.ToString());
+            Assert.Contains(boltFile ? "raft.db" : "meta.json", stderr.ToString());
+            Assert.Equal(before, Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order().ToList());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -117,6 +117,8 @@ public sealed class DaemonTests : IDisposable
         var join = Assert.Single(leader.Node.Joins);
         Assert.Equal(("n2", "r2:12000", run.HttpAddress, true), join);
         await RunningServer.WaitUntilAsync(() => run.Logs.Messages.Any(m => m.Contains("Joined the cluster")), "the join to be logged");
+        // Success is news, not a warning (-v shows it; the default, warnings only, does not).
+        Assert.Equal(LogLevel.Information, run.Logs.Lines.First(l => l.Text.Contains("Joined the cluster")).Level);
         Assert.Contains(run.Logs.Messages, m => m.Contains("Join through " + unreachable + " failed"));
         Assert.Equal(0, await run.StopAsync());
     }

@@ -169,6 +169,7 @@ public sealed class ErrorStatusTests
         { NodeErrorKind.Timeout, HttpStatusCode.GatewayTimeout, false, "may or may not have been applied" },
         { NodeErrorKind.BadRequest, HttpStatusCode.BadRequest, false, "boom" },
         { NodeErrorKind.NotFound, HttpStatusCode.NotFound, false, "boom" },
+        { NodeErrorKind.TooLarge, HttpStatusCode.RequestEntityTooLarge, false, "boom" },
     };
 
     [Theory]

@@ -55,6 +55,19 @@ public sealed class OperatorApiTests
     }
 
     [Fact]
+    public async Task A_pre_candidate_is_named_alike_on_every_status_path()
+    {
+        await using var server = await RunningServer.StartAsync(new FakeKvNode { Role = Role.PreCandidate });
+        var stats = await (await server.Client.GetAsync("/raft/stats")).JsonAsync();
+        var cluster = await (await server.Client.GetAsync("/raft/cluster")).JsonAsync();
+        var status = await (await server.Client.GetAsync("/status")).Content.ReadAsStringAsync();
+        Assert.Equal("PreCandidate", stats.GetProperty("state").GetString());
+        Assert.Equal("PreCandidate", cluster.GetProperty("current").GetProperty("state").GetString());
+        Assert.Contains("\"PreCandidate\"", status);
+        Assert.DoesNotContain("\"Candidate\"", status);
+    }
+
+    [Fact]
     public async Task Cluster_leader_is_null_without_a_leader()
     {
         await using var server = await RunningServer.StartAsync(new FakeKvNode { Role = Role.Candidate });

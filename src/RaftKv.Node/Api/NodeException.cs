@@ -21,6 +21,8 @@ public enum NodeErrorKind
     Unavailable,
     /// <summary>The request contradicts the cluster's identity: a node of another cluster asked to join, say.</summary>
     Conflict,
+    /// <summary>The write is larger than the cluster can replicate (<see cref="EntryLimits"/>); it was not applied.</summary>
+    TooLarge,
 }
 
 /// <summary>A failure a client can meet, with what it needs to decide what to do next.</summary>

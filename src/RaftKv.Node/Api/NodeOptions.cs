@@ -1,3 +1,5 @@
+using RaftKv.Node.Transport;
+
 namespace RaftKv.Node;
 
 /// <summary>Everything a node needs to start. The server fills it from its command line.</summary>
@@ -63,6 +65,12 @@ public sealed record NodeOptions
 
     /// <summary>How long a client request may wait before it fails with a timeout.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Limits and timeouts of the raft transport. Its frame limit also bounds the largest write the node accepts
+    /// (<see cref="EntryLimits"/>), so every node of a cluster should use the same one.
+    /// </summary>
+    public TransportOptions Transport { get; init; } = TransportOptions.Default;
 
     /// <summary>Tests only: runs instead of the WAL flush on the sync thread (to make a leader's disk hang).</summary>
     internal Action<RaftKv.Storage.BackgroundSync>? WalFlushForTests { get; init; }

@@ -85,6 +85,8 @@ internal sealed partial class RaftLoop : IDisposable
             Incarnation = incarnation,
             // The in-memory log has nothing to flush; only the WAL syncs in the background.
             AsyncStorageSync = storage is FileLogStorage,
+            // A batch of entries must fit one transport frame, or every Append carrying it is dropped for good.
+            MaxSizePerMessage = EntryLimits.AppendBatchBytes(options.Transport.MaxFrameSize),
         }, storage);
         if (_core.Config.Members.Length > 0 && _core.Config.Find(options.Id) is null)
         {

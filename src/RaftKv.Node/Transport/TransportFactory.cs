@@ -11,5 +11,5 @@ internal static class TransportFactory
     /// bound (so a bind port of 0 still announces the real port).
     /// </summary>
     public static IRaftTransport CreateTcp(NodeOptions options, ILogger log) =>
-        new TcpTransport(options.Id, options.RaftBindAddress, log, TransportOptions.Default, options.RaftAdvertiseAddress);
+        new TcpTransport(options.Id, options.RaftBindAddress, log, options.Transport, options.RaftAdvertiseAddress);
 }

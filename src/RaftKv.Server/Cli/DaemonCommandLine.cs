@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using RaftKv.Node;
+using RaftKv.Node.Transport;
 
 namespace RaftKv.Server.Cli;
 
@@ -175,6 +176,11 @@ public sealed class DaemonCommandLine
             {
                 r.AddError("--max-body must be positive");
             }
+            else if (bytes > ServerOptions.LargestMaxBodyBytes)
+            {
+                r.AddError(
+                    $"--max-body {bytes} is more than the cluster can replicate: a write must fit one {TransportOptions.Default.MaxFrameSize}-byte raft message with its key, so the largest --max-body is {ServerOptions.LargestMaxBodyBytes} bytes");
+            }
         });
         _join.Validators.Add(r =>
         {
@@ -246,7 +252,7 @@ public sealed class DaemonCommandLine
             DataDirectory = result.GetValue(_dataDir) ?? "raftkvd-" + httpPort.ToString(CultureInfo.InvariantCulture),
             Id = result.GetValue(_id) ?? raftAdv,
             HttpAddress = httpAddr,
-            HttpAdvertiseAddress = result.GetValue(_httpAdvAddr) ?? AdvertiseDefault(httpAddr),
+            HttpAdvertiseAddress = result.GetValue(_httpAdvAddr) ?? HttpAdvertiseDefault(httpAddr, raftAdv),
             RaftAddress = raftAddr,
             RaftAdvertiseAddress = raftAdv,
             Join = SplitJoin(result.GetValue(_join)),
@@ -271,6 +277,10 @@ public sealed class DaemonCommandLine
         {
             return new CommandLineOutcome { Error = $"--http-addr {httpAddr} and --raft-addr {raftAddr} use the same port: give them different ones" };
         }
+        if (LocalOnlyRaftWithRemoteJoin(options, result.GetValue(_raftAddr) is null) is { } remoteJoin)
+        {
+            return new CommandLineOutcome { Error = remoteJoin };
+        }
         return new CommandLineOutcome { Options = options };
     }
 
@@ -290,6 +300,48 @@ public sealed class DaemonCommandLine
         }
         var raftPort = (port + 1000).ToString(CultureInfo.InvariantCulture);
         return NetworkAddress.IsWildcard(host) ? "localhost:" + raftPort : httpAddress[..(httpAddress.LastIndexOf(':') + 1)] + raftPort;
+    }
+
+    /// <summary>
+    /// A node whose raft address only this machine can reach, told to join a node on another host: the leader there
+    /// would add it under an address that names the leader's own machine, and every host running the same command
+    /// would claim the same raft address and id (the fork's multi-host <c>--rjoin host1:11000 --haddr :11000</c>).
+    /// Refused before anything starts, saying which flags give an address other hosts can dial.
+    /// </summary>
+    private static string? LocalOnlyRaftWithRemoteJoin(DaemonOptions options, bool raftDefaulted)
+    {
+        if (!HostPort.IsLocalOnly(options.RaftAdvertiseAddress))
+        {
+            return null;
+        }
+        var remote = options.JoinTargetsExcludingSelf().FirstOrDefault(t => !HostPort.IsLocalOnly(t));
+        if (remote is null)
+        {
+            return null;
+        }
+        NetworkAddress.TryParse(options.RaftAddress, out _, out var raftPort);
+        var why = raftDefaulted && NetworkAddress.TryParse(options.HttpAddress, out var httpHost, out _) && NetworkAddress.IsWildcard(httpHost)
+            ? " (with the HTTP address on every interface, raft stays on localhost unless asked: its transport has no authentication)"
+            : "";
+        return $"-join {remote} is on another host, but this node's raft address {options.RaftAdvertiseAddress} can only be reached from this machine{why}; " +
+            $"give --raft-addr <this host's IP>:{raftPort} (or --raft-addr 0.0.0.0:{raftPort} --raft-adv-addr <this host's IP or name>:{raftPort}), " +
+            $"on a network you trust; the HTTP address {options.HttpAddress} then advertises the same host (or give --http-adv-addr)";
+    }
+
+    /// <summary>
+    /// The HTTP address to advertise when none is given. An HTTP bind on every interface, on a node whose raft address
+    /// other hosts can reach, advertises that raft host with the HTTP port: the wildcard covers it, and other nodes
+    /// forward requests there (localhost would send them to their own machine). Otherwise as <see cref="AdvertiseDefault"/>.
+    /// </summary>
+    internal static string HttpAdvertiseDefault(string httpBind, string raftAdvertise)
+    {
+        if (NetworkAddress.TryParse(httpBind, out var host, out var port) && NetworkAddress.IsWildcard(host)
+            && !HostPort.IsLocalOnly(raftAdvertise) && NetworkAddress.TryParse(raftAdvertise, out var raftHost, out _) && !NetworkAddress.IsWildcard(raftHost))
+        {
+            var shown = raftHost.Contains(':') ? $"[{raftHost}]" : raftHost;
+            return $"{shown}:{port.ToString(CultureInfo.InvariantCulture)}";
+        }
+        return AdvertiseDefault(httpBind);
     }
 
     /// <summary>

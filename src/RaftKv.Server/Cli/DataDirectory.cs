@@ -31,6 +31,11 @@ public static class DataDirectory
                 return $"data directory {path} is not usable: {folder} must be a directory, and it is a file";
             }
         }
+        if (HraftdDataDirectory.Describe(path) is { } hraftd)
+        {
+            return $"data directory {path} holds hraftd's raft state ({hraftd}), which raftkvd cannot read: give raftkvd a new directory " +
+                "and copy the keys over through the HTTP API (hraftd serves each with GET /key/<name>), or move those files away";
+        }
         if (Directory.Exists(Path.Combine(path, NodeStorage.LockFile)))
         {
             return $"data directory {path} is not usable: {NodeStorage.LockFile} must be a file, and it is a directory";

@@ -28,6 +28,7 @@ internal enum Operation
 /// <item><term>Timeout</term><description>504; for writes the body says the write may or may not have been applied.</description></item>
 /// <item><term>BadRequest</term><description>400</description></item>
 /// <item><term>NotFound</term><description>404</description></item>
+/// <item><term>TooLarge</term><description>413: the write cannot be replicated and was not applied</description></item>
 /// </list>
 /// </summary>
 internal static class ErrorMapping
@@ -53,6 +54,7 @@ internal static class ErrorMapping
         NodeErrorKind.BadRequest => HttpReply.Error(400, e.Message),
         NodeErrorKind.NotFound => HttpReply.Error(404, e.Message),
         NodeErrorKind.Conflict => HttpReply.Error(409, e.Message),
+        NodeErrorKind.TooLarge => HttpReply.Error(413, e.Message),
         NodeErrorKind.Unavailable => HttpReply.Error(503, $"unavailable: {e.Message}").WithRetryAfter(options.RetryAfterSeconds),
         _ => HttpReply.Error(500, $"internal error: {e.Kind}: {e.Message}"),
     };

@@ -125,8 +125,9 @@ internal static class StatusJson
         w.WriteString("latest_configuration_index"u8, Str(s.ConfigurationIndex));
         // hashicorp counts the other voters.
         w.WriteString("num_peers"u8, Str((ulong)s.Servers.Count(x => x.Voter && x.Id != s.Id)));
-        // hashicorp has no pre-candidate state; a pre-candidate is campaigning, so it reads as Candidate there.
-        w.WriteString("state"u8, s.Role == Role.PreCandidate ? "Candidate" : RoleName(s.Role));
+        // The same names as /status and /raft/cluster (PreCandidate included, though hashicorp has no such state): one
+        // node, asked at once on two paths, must not report two roles.
+        w.WriteString("state"u8, RoleName(s.Role));
         w.WriteString("term"u8, Str(s.Term));
         w.WriteString("id"u8, s.Id);
         w.WriteString("address"u8, s.RaftAddress);
