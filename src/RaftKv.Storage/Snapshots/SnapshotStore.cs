@@ -132,13 +132,16 @@ public sealed class SnapshotStore
         lock (_lock) _received[path] = index;
     }
 
-    /// <summary>Synchronous <see cref="ReceiveAsync"/>.</summary>
+    /// <summary>
+    /// Synchronous <see cref="ReceiveAsync"/> for a caller that receives one snapshot at a time itself (it takes no
+    /// part in replacing a receive in progress); the snapshot is likewise kept until <see cref="ReleaseReceived"/>.
+    /// </summary>
     public SnapshotInfo Receive(SnapshotMetadata metadata, Stream data)
     {
         ArgumentNullException.ThrowIfNull(data);
         using var writer = Create(metadata);
         data.CopyTo(writer.Stream, 1 << 20);
-        return writer.Commit();
+        return writer.CommitReceived();
     }
 
     /// <summary>
