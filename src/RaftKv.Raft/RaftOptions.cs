@@ -46,6 +46,13 @@ public sealed class RaftOptions
     /// </summary>
     public bool AsyncStorageSync { get; init; }
 
+    /// <summary>
+    /// The runtime reports the outcome of every snapshot it sends (<see cref="RaftCore.ReportSnapshot"/>): a follower
+    /// in the Snapshot state then waits for that report however long the transfer takes. Off: an InstallSnapshot may
+    /// be lost unreported (a simulated network), so one unanswered for an election timeout is sent again.
+    /// </summary>
+    public bool SnapshotOutcomesReported { get; init; }
+
     /// <summary>The index the state machine already reflects when the core starts (default: the storage's snapshot index).</summary>
     public ulong? Applied { get; init; }
 

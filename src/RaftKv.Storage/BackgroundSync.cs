@@ -16,7 +16,14 @@ public sealed class BackgroundSync
     {
         _segment = segment;
         ObsoleteBefore = obsoleteBefore;
+        Position = segment.Length;
     }
+
+    /// <summary>The segment this sync flushes.</summary>
+    internal Segment Segment => _segment;
+
+    /// <summary>Where that segment's records ended when the sync began: what the flush makes durable.</summary>
+    internal long Position { get; }
 
     /// <summary>Segments before this sequence number were obsolete when the sync began.</summary>
     internal ulong ObsoleteBefore { get; }

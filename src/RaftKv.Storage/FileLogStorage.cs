@@ -90,8 +90,9 @@ public sealed class FileLogStorage : IRaftLogStorage
     internal long WriteOffset => Active.Length + _buffered;
 
     /// <summary>
-    /// Opens the WAL in <paramref name="directory"/> (created if missing), replaying every segment. A torn record at the
-    /// very end of the last segment is cut off and reported through <paramref name="warn"/>; any other damage throws
+    /// Opens the WAL in <paramref name="directory"/> (created if missing), replaying every segment. Damage in the last
+    /// segment past the last position a sync mark says was fsynced (a torn record, or a hole with unsynced records
+    /// after it) is cut off and reported through <paramref name="warn"/>; any other damage throws
     /// <see cref="StorageCorruptException"/> naming the file and byte offset.
     /// </summary>
     public static FileLogStorage Open(string directory, StorageOptions? options = null, Action<string>? warn = null)
@@ -319,6 +320,8 @@ public sealed class FileLogStorage : IRaftLogStorage
         ThrowIfUnusable();
         if (!sync.Flushed) throw new InvalidOperationException("the sync has not been flushed");
         _syncsInFlight--;
+        // A sync of a segment rolled since needs no mark: the roll flushed it, and the new header is durable.
+        if (sync.Segment == Active) Active.SyncedTo = Math.Max(Active.SyncedTo, sync.Position);
         Guarded(() => DeleteObsoleteSegments(sync.ObsoleteBefore));
     }
 
@@ -414,10 +417,26 @@ public sealed class FileLogStorage : IRaftLogStorage
         _buffered += frame.Length;
     }
 
-    /// <summary>Makes room for a frame of <paramref name="size"/> bytes at the end of the buffer and returns the file position it will have.</summary>
+    /// <summary>
+    /// Makes room for a frame of <paramref name="size"/> bytes at the end of the buffer and returns the file position it
+    /// will have. The first record after a completed sync is preceded by a <see cref="RecordKind.Synced"/> mark naming
+    /// the position that sync made durable: 21 bytes a sync, in the same write, so recovery knows how far the device
+    /// held the records when anything after the mark reached it.
+    /// </summary>
     private long Reserve(int size)
     {
-        if (_activeHasRecords && Active.Length + _buffered + size > _options.SegmentSize) Roll();
+        var mark = Active.SyncedTo > Active.MarkedTo ? WalRecord.SyncedFrameSize : 0;
+        if (_activeHasRecords && Active.Length + _buffered + mark + size > _options.SegmentSize)
+        {
+            Roll();
+            mark = 0;
+        }
+        if (mark > 0)
+        {
+            if (_buffered + mark > _buffer.Length) FlushBuffer();
+            _buffered += WalRecord.WriteSynced(_buffer.AsSpan(_buffered), Active.SyncedTo);
+            Active.MarkedTo = Active.SyncedTo;
+        }
         if (_buffered + size > _buffer.Length)
         {
             FlushBuffer();
@@ -620,9 +639,30 @@ public sealed class FileLogStorage : IRaftLogStorage
                 throw new StorageCorruptException(s.FilePath, pos, $"{what} in a segment that is not the last one (it was fsynced before the next segment was started)");
             if (pos == 0)
                 throw new StorageCorruptException(s.FilePath, 0, $"{what} in the segment header (headers are fsynced before a segment is given its name)");
-            if (WalRecord.AnyValidFrameFrom(data, pos + 1))
-                throw new StorageCorruptException(s.FilePath, pos, $"{what}, and valid records follow it, so this is not a write torn at the tail but corruption of data that may have been acknowledged");
-            _warn?.Invoke($"WAL {s.FilePath}: {what} at byte offset {pos}; cutting off the last {data.Length - pos} bytes, a write torn by a crash before it was fsynced");
+            var (after, highestMark) = WalRecord.ScanValidFrames(data, pos + 1);
+            if (after == 0)
+            {
+                _warn?.Invoke($"WAL {s.FilePath}: {what} at byte offset {pos}; cutting off the last {data.Length - pos} bytes, a write torn by a crash before it was fsynced");
+            }
+            else if (!s.MarksSyncs)
+            {
+                throw new StorageCorruptException(s.FilePath, pos,
+                    $"{what}, and valid records follow it; the segment predates sync marks, so this cannot be told from corruption of data that may have been acknowledged");
+            }
+            else if (highestMark > pos)
+            {
+                // The mark was written after a flush covering the damaged record completed: it was durable, and
+                // possibly acknowledged, so it did not go missing in a power loss.
+                throw new StorageCorruptException(s.FilePath, pos,
+                    $"{what}, and a later record says the first {highestMark} bytes of the segment had been fsynced: this is damage to synced data that may have been acknowledged, not an unsynced write lost in a crash");
+            }
+            else
+            {
+                // Damage past every position a sync is known to have reached, with valid records after it: unsynced
+                // writes that reached the device out of order. Nothing past the last sync was acknowledged.
+                _warn?.Invoke($"WAL {s.FilePath}: {what} at byte offset {pos}, past the last synced position ({Math.Max(s.MarkedTo, highestMark)}), with {after} valid record(s) after it; " +
+                              $"dropping the last {data.Length - pos} bytes: unsynced writes that a crash left out of order (none of them was acknowledged)");
+            }
             RandomAccess.SetLength(s.Handle, pos);
             Durable.FlushData(s.Handle);
             s.Length = s.FileSize = pos;
@@ -639,6 +679,8 @@ public sealed class FileLogStorage : IRaftLogStorage
         {
             if (rec.Kind != RecordKind.Header) throw new StorageCorruptException(s.FilePath, 0, $"segment starts with a {rec.Kind} record instead of its header");
             ApplyHeader(s, rec.Header, firstSegment);
+            s.MarksSyncs = rec.Version >= 2;
+            s.MarkedTo = WalRecord.FrameHeaderSize + payload.Length;
             return;
         }
         switch (rec.Kind)
@@ -664,6 +706,12 @@ public sealed class FileLogStorage : IRaftLogStorage
                 break;
             case RecordKind.InstallSnapshot:
                 ApplyInstall(rec.Snapshot!);
+                break;
+            case RecordKind.Synced:
+                // A mark names bytes flushed before it was written, so never a position past itself.
+                if (rec.Position > pos || rec.Position < s.MarkedTo)
+                    throw new StorageCorruptException(s.FilePath, pos, $"sync mark names position {rec.Position}, outside [{s.MarkedTo}, {pos}]");
+                s.MarkedTo = rec.Position;
                 break;
             case RecordKind.Compact:
                 if (rec.Index <= _offset || rec.Index > LastIndex)

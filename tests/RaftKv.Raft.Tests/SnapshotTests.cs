@@ -95,4 +95,79 @@ public sealed class SnapshotTests
         Assert.Equal(2, c.Sent.Count(m => m.Type == MessageType.InstallSnapshot));
         Assert.Single(c.Nodes["n3"].InstalledSnapshots);
     }
+
+    private static TestCluster ReportingCluster() =>
+        new(3, options: id => new RaftOptions { Id = id, Random = TestCluster.SeedFor(id), SnapshotOutcomesReported = true });
+
+    /// <summary>n3 missed entries the leader n1 then compacted away: it needs a snapshot.</summary>
+    private static TestCluster FollowerNeedingASnapshot(TestCluster c)
+    {
+        c.Elect("n1");
+        c.Isolate("n3");
+        for (var i = 0; i < 5; i++) c.Propose("n1", "e" + i);
+        c.Settle();
+        SnapshotAndCompact(c, "n1", trailing: 0);
+        c.Heal();
+        return c;
+    }
+
+    [Fact]
+    public void ReportedSnapshot_IsNotSentAgainWhileItsTransferRuns()
+    {
+        // A large snapshot streams for many election timeouts; the runtime reports its outcome, so the leader waits
+        // for it instead of asking for a new transfer every election timeout (which restarted the stream each time).
+        var c = FollowerNeedingASnapshot(ReportingCluster());
+        var streaming = new List<Message>();
+        c.Drop = m =>
+        {
+            if (m.Type != MessageType.InstallSnapshot) return false;
+            streaming.Add(m); // still on its way
+            return true;
+        };
+        c.Tick(20 * 10);
+        Assert.Single(c.Sent, m => m.Type == MessageType.InstallSnapshot);
+        Assert.Equal(ReplicationState.Snapshot, c["n1"].ReplicationStatus["n3"].State);
+
+        // The transfer ends: the follower installs it, and the leader hears of both.
+        c.Drop = null;
+        c.Deliver(Assert.Single(streaming));
+        c["n1"].ReportSnapshot("n3", succeeded: true);
+        c.Propose("n1", "after");
+        c.Tick(3);
+        Assert.Single(c.Nodes["n3"].InstalledSnapshots);
+        Assert.Equal(["after"], c.AppliedData("n3"));
+    }
+
+    [Fact]
+    public void ReportedSnapshotFailure_SendsItAgain()
+    {
+        var c = FollowerNeedingASnapshot(ReportingCluster());
+        c.Drop = m => m.Type == MessageType.InstallSnapshot;
+        c.Tick(3);
+        Assert.Single(c.Sent, m => m.Type == MessageType.InstallSnapshot);
+        c.Drop = null;
+        c["n1"].ReportSnapshot("n3", succeeded: false);
+        c.Tick(3);
+        Assert.Equal(2, c.Sent.Count(m => m.Type == MessageType.InstallSnapshot));
+        Assert.Single(c.Nodes["n3"].InstalledSnapshots);
+    }
+
+    [Fact]
+    public void ReportedSnapshotSuccess_WithItsAnswerLost_IsFollowedByAProbe()
+    {
+        // The follower stored and installed the snapshot but its answer was lost: without the report the leader would
+        // wait for it for ever (it no longer retries on its own).
+        var c = FollowerNeedingASnapshot(ReportingCluster());
+        c.Drop = m => m.From == "n3" && m.Type == MessageType.AppendResponse && !m.Reject;
+        c.Tick(3);
+        Assert.Single(c.Nodes["n3"].InstalledSnapshots);
+        c.Drop = null;
+        c.Tick(3 * 10);
+        Assert.Equal(ReplicationState.Snapshot, c["n1"].ReplicationStatus["n3"].State);
+        c["n1"].ReportSnapshot("n3", succeeded: true);
+        c.Propose("n1", "after");
+        c.Tick(3);
+        Assert.Equal(["after"], c.AppliedData("n3"));
+        Assert.Single(c.Sent, m => m.Type == MessageType.InstallSnapshot);
+    }
 }

@@ -44,6 +44,9 @@ public sealed class SimCluster
     private WriteOp? _finalWrite;
     private bool _finalWriteAcked;
 
+    // Outcomes of InstallSnapshot messages, for the sender's core (ReportSnapshots mode), told at the next step.
+    private readonly List<(RaftCore Sender, string To, bool Arrived)> _snapshotOutcomes = [];
+
     private long _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions, _snapshots, _configChanges, _transfers;
 
     public SimCluster(int seed, SimOptions? options = null, Func<string, IRaftLogStorage>? openDisk = null, Action<string>? crashDisk = null)
@@ -52,6 +55,7 @@ public sealed class SimCluster
         _o = options ?? SimOptions.ForSeed(seed);
         _rng = new Random(seed);
         _net = new SimNetwork(_rng, _o);
+        if (_o.ReportSnapshots) _net.Lost = e => NoteSnapshotOutcome(e, arrived: false);
         _openDisk = openDisk ?? (_ => new MemoryStorage());
         _crashDisk = crashDisk;
         _async = _o.AsyncStorageSync && crashDisk is null && openDisk is null;
@@ -131,6 +135,7 @@ public sealed class SimCluster
             MaxInflightMessages = 4,
             Applied = snapshot.Index,
             AsyncStorageSync = _async,
+            SnapshotOutcomesReported = _o.ReportSnapshots,
         }, n.Disk);
         n.LastCommitSeen = n.Core.CommitIndex;
         n.LastAppliedSeen = n.Applied;
@@ -194,13 +199,37 @@ public sealed class SimCluster
 
     private void DeliverMessages()
     {
+        ReportSnapshotOutcomes();
         foreach (var e in _net.Due(_now).ToList())
         {
             var n = _byId[e.Message.To];
-            if (!n.Alive) continue;
+            if (!n.Alive)
+            {
+                NoteSnapshotOutcome(e, arrived: false);
+                continue;
+            }
             if (e.Message.Type == MessageType.InstallSnapshot) n.IncomingSnapshots[e.Message.Snapshot!.Index] = e.SnapshotData!;
+            NoteSnapshotOutcome(e, arrived: true);
             n.Core!.Step(e.Message);
         }
+    }
+
+    /// <summary>What a transport reports for a snapshot it streamed: stored by the receiver, or not.</summary>
+    private void NoteSnapshotOutcome(Envelope e, bool arrived)
+    {
+        if (!_o.ReportSnapshots || e.Message.Type != MessageType.InstallSnapshot) return;
+        // Only to the core that sent it: a crash since then ended that core, and its transfers with it.
+        if (e.Sender is { } sender) _snapshotOutcomes.Add((sender, e.Message.To, arrived));
+    }
+
+    /// <summary>Tells the senders' cores, at the start of a step (never while a Ready is outstanding).</summary>
+    private void ReportSnapshotOutcomes()
+    {
+        foreach (var (sender, to, arrived) in _snapshotOutcomes)
+        {
+            if (_nodes.Any(n => ReferenceEquals(n.Core, sender))) sender.ReportSnapshot(to, arrived);
+        }
+        _snapshotOutcomes.Clear();
     }
 
     private void TickNodes()
@@ -398,7 +427,7 @@ public sealed class SimCluster
             if (m.Snapshot!.Index != n.Disk.Snapshot.Index) Fail($"{n.Id} sends snapshot {m.Snapshot.Index} but holds {n.Disk.Snapshot.Index}");
             data = n.SnapshotData;
         }
-        _net.Send(_now, new Envelope(m, data));
+        _net.Send(_now, new Envelope(m, data, data is null ? null : n.Core));
     }
 
     private void HandleReady(SimNode n)

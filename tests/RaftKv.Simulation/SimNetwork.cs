@@ -1,8 +1,11 @@
 using RaftKv.Raft;
 namespace RaftKv.Simulation;
 
-/// <summary>A message in flight, with the snapshot bytes that travel beside an InstallSnapshot.</summary>
-public sealed record Envelope(Message Message, byte[]? SnapshotData);
+/// <summary>
+/// A message in flight, with the snapshot bytes that travel beside an InstallSnapshot and the core that sent it (to
+/// report the transfer's outcome to).
+/// </summary>
+public sealed record Envelope(Message Message, byte[]? SnapshotData, RaftCore? Sender = null);
 
 /// <summary>
 /// The simulated network: random delay (and so reordering), now and then a very long one, loss, duplication, and
@@ -19,11 +22,22 @@ public sealed class SimNetwork(Random random, SimOptions options)
 
     public int InFlight => _queue.Count;
 
+    /// <summary>Called for every message the network loses (dropped, or stopped by a partition).</summary>
+    public Action<Envelope>? Lost { get; set; }
+
     public void Send(long now, Envelope e)
     {
         var m = e.Message;
-        if (_blocked.Contains((m.From, m.To))) return;
-        if (Faulty && random.NextDouble() < options.DropRate) return;
+        if (_blocked.Contains((m.From, m.To)))
+        {
+            Lost?.Invoke(e);
+            return;
+        }
+        if (Faulty && random.NextDouble() < options.DropRate)
+        {
+            Lost?.Invoke(e);
+            return;
+        }
         var copies = Faulty && random.NextDouble() < options.DuplicateRate ? 2 : 1;
         for (var i = 0; i < copies; i++)
         {
@@ -40,7 +54,11 @@ public sealed class SimNetwork(Random random, SimOptions options)
         {
             _queue.Dequeue();
             // A partition that formed while the message was in flight still stops it.
-            if (_blocked.Contains((e.Message.From, e.Message.To))) continue;
+            if (_blocked.Contains((e.Message.From, e.Message.To)))
+            {
+                Lost?.Invoke(e);
+                continue;
+            }
             yield return e;
         }
     }

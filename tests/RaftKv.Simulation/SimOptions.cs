@@ -50,6 +50,13 @@ public sealed record SimOptions
     /// <summary>Chance that a message takes far longer than <see cref="MaxDelay"/>, so it reaches a node that crashed and restarted meanwhile.</summary>
     public double SlowMessageRate { get; init; }
 
+    /// <summary>
+    /// Runs the cores with <see cref="RaftKv.Raft.RaftOptions.SnapshotOutcomesReported"/>, as raftkvd does: the
+    /// network tells the sender whether each InstallSnapshot arrived (as the transport reports a transfer's outcome),
+    /// and a follower waits in the Snapshot state for that report instead of timing out.
+    /// </summary>
+    public bool ReportSnapshots { get; init; }
+
     /// <summary>A varied schedule: fault rates and sizes differ from seed to seed so that many regimes are covered.</summary>
     public static SimOptions ForSeed(int seed)
     {
@@ -78,6 +85,7 @@ public sealed record SimOptions
             CrashAfterVoteRate = r.NextDouble() < 0.3 ? r.NextDouble() * 0.5 : 0,
             QuickRestartRate = r.NextDouble() * 0.5,
             SlowMessageRate = r.NextDouble() < 0.5 ? r.NextDouble() * 0.05 : 0,
+            ReportSnapshots = r.NextDouble() < 0.5,
         };
     }
 }

@@ -44,8 +44,10 @@ public class CrashTests
             boundaries.Add((Length(), Describe.State(model)));
         }
 
-        // The unsynced tail: one record per step, except the overwrite, whose two records are split by hand.
+        // The unsynced tail: one record per step, except the overwrite, whose two records are split by hand, and the
+        // first, which the mark of the sync before it precedes.
         Step(s => s.Append([Make.Entry(21, 2, 40)]));
+        boundaries.Insert(1, (boundaries[0].Item1 + WalRecord.SyncedFrameSize, boundaries[0].Item2));
         Step(s => s.SetHardState(new HardState(2, "b", 18)));
         Step(s => s.Append([Make.Entry(22, 2, 0)]));
         var truncatedState = Describe.State(Make.Truncated(model, 21));
@@ -58,6 +60,10 @@ public class CrashTests
         Step(s => s.Append([Make.Entry(23, 3, 5)]));
         wal.SimulateCrash();
         var bytes = File.ReadAllBytes(path);
+        var synced = (int)boundaries[0].Item1;
+        Assert.Equal(FrameStatus.Ok, WalRecord.CheckFrame(bytes.AsSpan(synced), out var markLength));
+        var mark = WalRecord.Decode(bytes.AsSpan(synced + WalRecord.FrameHeaderSize, markLength));
+        Assert.Equal((RecordKind.Synced, (long)synced), (mark.Kind, mark.Position));
         Assert.True(bytes.AsSpan((int)boundaries[^1].Item1).IndexOfAnyExcept((byte)0) < 0, "the reserved space is not zeros");
         // Where the filesystem cannot reserve space (not Linux, or no fallocate), zeros appended by hand look the same
         // to recovery.
@@ -159,12 +165,11 @@ public class CrashTests
     }
 
     [Fact]
-    public void Flipped_bits_are_cut_only_in_the_last_record_and_refused_anywhere_else()
+    public void Flipped_bits_are_cut_from_the_damaged_record_on_past_the_last_sync_and_refused_before_it()
     {
         using var dir = new TempDir();
         var sc = Build(dir);
         var rng = new Random(11);
-        var lastRecordStart = sc.Boundaries[^2].End;
         for (var n = 0; n < 400; n++)
         {
             // A third of the flips in the unsynced tail, a third anywhere in the records, a third in the reserved zeros.
@@ -184,13 +189,17 @@ public class CrashTests
                 Assert.Equal(sc.Boundaries[^1].State, state);
                 Assert.Single(warnings);
             }
-            else if (offset >= lastRecordStart)
+            else if (offset >= sc.SyncedLength)
             {
-                Assert.True(error is null, $"flip at {offset} (last record): {error?.Message}");
-                Assert.Equal(sc.Boundaries[^2].State, state);
+                // Damage no sync covered: the records from the damaged one on are dropped, with one warning, whether or
+                // not valid records follow (unsynced writes reach the device in any order).
+                Assert.True(error is null, $"flip at {offset} (unsynced tail): {error?.Message}");
+                Assert.Equal(sc.Boundaries.Last(b => b.End <= offset).State, state);
+                Assert.Single(warnings);
             }
             else
             {
+                // A sync covered it, and the mark after it says so.
                 Assert.True(error is not null, $"flip at {offset} was not detected");
                 Assert.Equal(sc.SegmentPath, error.FilePath);
                 Assert.InRange(error.Offset, 0, offset);
@@ -198,6 +207,166 @@ public class CrashTests
                 Assert.Contains(Path.GetFileName(sc.SegmentPath), error.Message);
             }
         }
+    }
+
+    [Fact]
+    public void A_hole_past_the_last_sync_with_valid_records_after_it_is_dropped_with_a_warning()
+    {
+        // A power loss can leave unsynced pages on the device out of order: a record missing (zeros) or half written
+        // (garbage), and records written after it intact. Nothing there was acknowledged, so recovery keeps the
+        // records before the hole and drops the rest, for good.
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        var rng = new Random(3);
+        // Every record of the tail but the last (whose loss leaves nothing after it), as zeros and as garbage.
+        for (var k = 1; k < sc.Boundaries.Count - 1; k++)
+        {
+            foreach (var garbage in new[] { false, true })
+            {
+                var (start, end) = (sc.Boundaries[k - 1].End, sc.Boundaries[k].End);
+                var bytes = (byte[])sc.Bytes.Clone();
+                if (garbage) rng.NextBytes(bytes.AsSpan((int)start, (int)(end - start)));
+                else Array.Clear(bytes, (int)start, (int)(end - start));
+                var (state, error, warnings) = Recover(dir, sc.SegmentPath, bytes);
+                Assert.True(error is null, $"hole at [{start}, {end}) (garbage: {garbage}): {error?.Message}");
+                Assert.True(sc.Boundaries[k - 1].State == state, $"hole at [{start}, {end}): expected\n{sc.Boundaries[k - 1].State}\ngot\n{state}");
+                var warning = Assert.Single(warnings);
+                // The position comes from the sync mark, unless the hole took it (then only the header is known synced).
+                Assert.Contains($"at byte offset {start}, past the last synced position ({(k == 1 ? HeaderLength(sc.Bytes) : sc.SyncedLength)})", warning);
+                Assert.Equal(start, new FileInfo(sc.SegmentPath).Length); // the stray records are gone for good
+
+                // Reopened, nothing more is dropped; the log continues where the kept records end.
+                using (var wal = FileLogStorage.Open(dir.Path, OneSegment, w => Assert.Fail(w)))
+                {
+                    Assert.Equal(state, Describe.State(wal));
+                    wal.Append([Make.Entry(wal.LastIndex + 1, 9, 10)]);
+                    wal.Sync();
+                    state = Describe.State(wal);
+                }
+                using (var again = FileLogStorage.Open(dir.Path, OneSegment, w => Assert.Fail(w)))
+                {
+                    Assert.Equal(state, Describe.State(again));
+                }
+            }
+        }
+    }
+
+    private static int HeaderLength(byte[] segment) => WalRecord.FrameHeaderSize + BitConverter.ToInt32(segment, 0);
+
+    /// <summary>Three batches: the first two synced, the third only handed to the OS; returns each batch's byte range.</summary>
+    private static (string Path, byte[] Bytes, (long Start, long End)[] Batches, (long Start, long End)[] Records) ThreeBatches(TempDir dir, bool background)
+    {
+        var wal = FileLogStorage.Open(dir.Path, OneSegment);
+        var batches = new List<(long, long)>();
+        var records = new List<(long, long)>();
+        ulong next = 1;
+        for (var batch = 0; batch < 3; batch++)
+        {
+            var start = wal.WriteOffset;
+            for (var k = 0; k < 4; k++, next++)
+            {
+                var before = wal.WriteOffset;
+                wal.Append([Make.Entry(next, 1, 30)]);
+                // The first record of a batch after a sync is preceded by that sync's mark.
+                records.Add((wal.WriteOffset - WalRecord.EntryFrameSize(30), wal.WriteOffset));
+                Assert.Equal(k == 0 && batch > 0 ? WalRecord.SyncedFrameSize : 0, wal.WriteOffset - before - WalRecord.EntryFrameSize(30));
+            }
+            batches.Add((start, wal.WriteOffset));
+            if (batch == 2)
+            {
+                wal.FlushToOs();
+            }
+            else if (background)
+            {
+                var sync = wal.BeginSync();
+                sync.Flush();
+                wal.CompleteSync(sync);
+            }
+            else
+            {
+                wal.Sync();
+            }
+        }
+        wal.SimulateCrash();
+        var path = Directory.GetFiles(dir.Path, "*.wal").Single();
+        return (path, File.ReadAllBytes(path), [.. batches], [.. records]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_hole_in_records_a_later_sync_covered_is_refused_with_file_and_offset(bool background)
+    {
+        using var dir = new TempDir();
+        var (path, original, batches, records) = ThreeBatches(dir, background);
+        // Records of the first and second batch: the mark opening the third batch says a sync covered them.
+        foreach (var (start, end) in records.Where(r => r.End <= batches[1].End))
+        {
+            var bytes = (byte[])original.Clone();
+            Array.Clear(bytes, (int)start, (int)(end - start));
+            var (state, error, _) = Recover(dir, path, bytes);
+            Assert.True(error is not null, $"hole at [{start}, {end}) in synced records was accepted: {state}");
+            Assert.Equal((path, start), (error.FilePath, error.Offset));
+            Assert.Contains("fsynced", error.Reason);
+            Assert.Contains(Path.GetFileName(path), error.Message);
+        }
+        // The same hole in the third batch, which no sync covered, is dropped.
+        var tail = records.First(r => r.Start >= batches[2].Start);
+        var ok = (byte[])original.Clone();
+        Array.Clear(ok, (int)tail.Start, (int)(tail.End - tail.Start));
+        var recovered = Recover(dir, path, ok);
+        Assert.Null(recovered.Error);
+        Assert.Single(recovered.Warnings);
+    }
+
+    [Fact]
+    public void Records_recovered_at_start_count_as_synced()
+    {
+        // A restart makes what it recovered durable (the node may acknowledge it from then on), and says so in the
+        // mark before the next records: a hole there afterwards is damage, not an unsynced tail.
+        using var dir = new TempDir();
+        long start, end;
+        using (var wal = FileLogStorage.Open(dir.Path, OneSegment))
+        {
+            wal.Append(Make.Entries(1, 3, 1, 30));
+            wal.Sync();
+            start = wal.WriteOffset;
+            wal.Append(Make.Entries(4, 5, 1, 30)); // unsynced, but still there at the restart
+            wal.FlushToOs();
+            end = wal.WriteOffset;
+            wal.SimulateCrash();
+        }
+        using (var wal = FileLogStorage.Open(dir.Path, OneSegment))
+        {
+            Assert.Equal(5ul, wal.LastIndex);
+            wal.Append([Make.Entry(6, 1, 30)]);
+            wal.FlushToOs();
+            wal.SimulateCrash();
+        }
+        var path = Directory.GetFiles(dir.Path, "*.wal").Single();
+        var bytes = File.ReadAllBytes(path);
+        Array.Clear(bytes, (int)start + WalRecord.SyncedFrameSize, (int)(end - start) - WalRecord.SyncedFrameSize);
+        var (_, error, _) = Recover(dir, path, bytes);
+        Assert.NotNull(error);
+        Assert.Equal(start + WalRecord.SyncedFrameSize, error.Offset);
+    }
+
+    [Fact]
+    public void A_hole_with_valid_records_after_it_in_a_segment_written_before_sync_marks_is_refused()
+    {
+        // Version 1 segments record no syncs: a hole there cannot be told from damage to synced records.
+        using var dir = new TempDir();
+        var sc = Build(dir);
+        var header = WalRecord.Decode(sc.Bytes.AsSpan(WalRecord.FrameHeaderSize, BitConverter.ToInt32(sc.Bytes, 0))).Header;
+        var v1 = WalRecord.EncodeHeader(header, version: 1);
+        var bytes = (byte[])sc.Bytes.Clone();
+        v1.CopyTo(bytes, 0);
+        var (hole, holeEnd) = (sc.Boundaries[2].End, sc.Boundaries[3].End);
+        Array.Clear(bytes, (int)hole, (int)(holeEnd - hole));
+        var (_, error, _) = Recover(dir, sc.SegmentPath, bytes);
+        Assert.NotNull(error);
+        Assert.Equal(hole, error.Offset);
+        Assert.Contains("predates sync marks", error.Reason);
     }
 
     [Fact]

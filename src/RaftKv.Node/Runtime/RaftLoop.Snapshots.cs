@@ -79,6 +79,8 @@ internal sealed partial class RaftLoop
         }
         // Whatever made the last one fail is over (an operator's snapshot may have succeeded during the pause).
         _snapshotRetryAt = 0;
+        // Received snapshots up to what is applied will never be installed: pruning may take them.
+        _snapshots.ReleaseReceived(_state.AppliedIndex);
         // A snapshot from the leader may have replaced the log meanwhile; then this one is already stale.
         if (meta.Index > _storage.Snapshot.Index && meta.Index <= _storage.LastIndex && meta.Index >= _storage.FirstIndex - 1)
         {
@@ -95,6 +97,32 @@ internal sealed partial class RaftLoop
         CompleteSnapshotWaiters(Math.Max(meta.Index, _storage.Snapshot.Index), null);
         // More may have been applied meanwhile.
         MaybeStartSnapshot(byInterval: false);
+    }
+
+    /// <summary>
+    /// Hands an InstallSnapshot to the transport, which streams the file (one transfer per peer at a time) and reports
+    /// the outcome; the core waits for that report rather than restarting a long transfer after an election timeout.
+    /// </summary>
+    private void SendSnapshot(Message m)
+    {
+        var info = _snapshots.Find(m.Snapshot!.Index);
+        if (info is null)
+        {
+            _log.LogWarning("snapshot {Index} for {Peer} is gone; the leader will pick a newer one", m.Snapshot.Index, m.To);
+            _failedSnapshots.Add(m.To);
+            return;
+        }
+        _transport.SendSnapshot(m, info, ok =>
+        {
+            try
+            {
+                Post(() => _core.ReportSnapshot(m.To, ok));
+            }
+            catch (NodeException)
+            {
+                // Shutting down: nobody is waiting for the outcome.
+            }
+        });
     }
 
     private void CompleteSnapshotWaiters(ulong index, Exception? error)

@@ -87,6 +87,8 @@ internal sealed partial class RaftLoop : IDisposable
             AsyncStorageSync = storage is FileLogStorage,
             // A batch of entries must fit one transport frame, or every Append carrying it is dropped for good.
             MaxSizePerMessage = EntryLimits.AppendBatchBytes(options.Transport.MaxFrameSize),
+            // Every transfer ends in a report (RaftLoop.Snapshots.cs): a long one is not restarted.
+            SnapshotOutcomesReported = true,
         }, storage);
         if (_core.Config.Members.Length > 0 && _core.Config.Find(options.Id) is null)
         {
@@ -315,17 +317,7 @@ internal sealed partial class RaftLoop : IDisposable
     {
         if (m.Type == MessageType.InstallSnapshot)
         {
-            var info = _snapshots.Find(m.Snapshot!.Index);
-            if (info is null)
-            {
-                _log.LogWarning("snapshot {Index} for {Peer} is gone; the leader will pick a newer one", m.Snapshot.Index, m.To);
-                _failedSnapshots.Add(m.To);
-                return;
-            }
-            _transport.SendSnapshot(m, info, ok => Post(() =>
-            {
-                if (!ok) _core.ReportSnapshotFailure(m.To);
-            }));
+            SendSnapshot(m);
             return;
         }
         if (!_transport.Send(m)) _unreachable.Add(m.To);
@@ -379,6 +371,7 @@ internal sealed partial class RaftLoop : IDisposable
     {
         var info = _snapshots.Find(meta.Index) ?? throw new InvalidOperationException($"installed snapshot {meta.Index} is not in the snapshot store");
         using (var stream = SnapshotStore.OpenRead(info)) _state.Restore(stream, meta.Index);
+        _snapshots.ReleaseReceived(meta.Index);
         _proposals.OnSnapshotRestored(meta.Index, meta.Term, ResolveProposal);
         _log.LogInformation("installed snapshot {Index} (term {Term}) from the leader", meta.Index, meta.Term);
     }

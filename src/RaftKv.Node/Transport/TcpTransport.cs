@@ -47,6 +47,7 @@ public sealed partial class TcpTransport : IRaftTransport
     private Func<ReadOnlyMemory<byte>, CancellationToken, Task<byte[]>>? _onCall;
     private Action<Message>? _onMessage;
     private Func<Message, Stream, CancellationToken, Task>? _onSnapshot;
+    private readonly SnapshotSendSlots _snapshotSlots;
     private int _started;
     private int _disposed;
 
@@ -69,6 +70,7 @@ public sealed partial class TcpTransport : IRaftTransport
         ArgumentNullException.ThrowIfNull(logger);
         _options = options ?? TransportOptions.Default;
         _options.Validate();
+        _snapshotSlots = new SnapshotSendSlots(_options.SnapshotRetryMinDelay, _options.SnapshotRetryMaxDelay);
         _logger = logger;
         LocalId = localId;
         if (advertiseAddress is not null && !NetworkAddress.TryParse(advertiseAddress, out _, out _))
@@ -206,6 +208,10 @@ public sealed partial class TcpTransport : IRaftTransport
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// One transfer per peer at a time (<see cref="SnapshotSendSlots"/>): a request while one runs shares its outcome,
+    /// and after a failure the next transfer waits out a backoff (<see cref="TransportOptions.SnapshotRetryMinDelay"/>).
+    /// </remarks>
     public void SendSnapshot(Message message, SnapshotInfo snapshot, Action<bool> done)
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -218,7 +224,56 @@ public sealed partial class TcpTransport : IRaftTransport
             _ = Task.Run(() => Complete(done, false, message));
             return;
         }
-        Track(Task.Run(() => SendSnapshotAsync(message, snapshot, peer.EndPoint, peer.Address, done), CancellationToken.None));
+        switch (_snapshotSlots.Request(message, snapshot, done, out var delay))
+        {
+            case SnapshotSlotDecision.Start:
+                StartSnapshot(message, snapshot);
+                break;
+            case SnapshotSlotDecision.Joined:
+                _logger.LogDebug("Raft transport {LocalId}: a snapshot transfer to {PeerId} is already under way; not starting another", LocalId, message.To);
+                break;
+            case SnapshotSlotDecision.Delayed:
+                _logger.LogInformation("Raft transport {LocalId}: the last snapshot transfer to {PeerId} failed; retrying in {Delay:0.0} s", LocalId, message.To, delay.TotalSeconds);
+                Track(StartAfterBackoffAsync(message.To, delay));
+                break;
+        }
+    }
+
+    /// <summary>Snapshot transfers started so far (tests).</summary>
+    internal int SnapshotTransfersStarted => _snapshotSlots.Started;
+
+    /// <summary>How long a new snapshot transfer to <paramref name="peerId"/> would wait now (tests).</summary>
+    internal TimeSpan SnapshotRetryDelay(string peerId) => _snapshotSlots.RetryDelay(peerId);
+
+    private void StartSnapshot(Message message, SnapshotInfo snapshot)
+    {
+        var peer = Volatile.Read(ref _disposed) == 0 ? FindConnection(message.To) : null;
+        if (peer is null)
+        {
+            _ = Task.Run(() => FinishSnapshot(message, false));
+            return;
+        }
+        Track(Task.Run(() => SendSnapshotAsync(message, snapshot, peer.EndPoint, peer.Address), CancellationToken.None));
+    }
+
+    private async Task StartAfterBackoffAsync(string peerId, TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _shutdown.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            FinishSnapshot(new Message { Type = MessageType.InstallSnapshot, From = LocalId, To = peerId }, false);
+            return;
+        }
+        var (message, snapshot) = _snapshotSlots.StartWaiting(peerId);
+        StartSnapshot(message, snapshot);
+    }
+
+    private void FinishSnapshot(Message message, bool ok)
+    {
+        foreach (var done in _snapshotSlots.Finish(message.To, ok)) Complete(done, ok, message);
     }
 
     /// <summary>The outbound connection state of a peer, for tests and diagnostics.</summary>
@@ -628,7 +683,7 @@ public sealed partial class TcpTransport : IRaftTransport
         }
     }
 
-    private async Task SendSnapshotAsync(Message message, SnapshotInfo snapshot, EndPoint endPoint, string address, Action<bool> done)
+    private async Task SendSnapshotAsync(Message message, SnapshotInfo snapshot, EndPoint endPoint, string address)
     {
         var ct = _shutdown.Token;
         var ok = false;
@@ -728,7 +783,7 @@ public sealed partial class TcpTransport : IRaftTransport
             // Closing without the end frame is what tells the receiver the transfer broke.
             TransportSockets.Close(socket);
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
-            Complete(done, ok, message);
+            FinishSnapshot(message, ok);
         }
     }
 

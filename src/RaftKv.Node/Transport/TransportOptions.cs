@@ -39,6 +39,15 @@ public sealed class TransportOptions
     /// <summary>Time a snapshot sender waits, after the last chunk, for the receiver to store the snapshot and acknowledge it.</summary>
     public TimeSpan SnapshotAckTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Wait before a snapshot transfer to a peer is tried again after one failed; doubled on each further failure up to
+    /// <see cref="SnapshotRetryMaxDelay"/>, reset by a success. A transfer in progress is never restarted.
+    /// </summary>
+    public TimeSpan SnapshotRetryMinDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Ceiling of the snapshot retry wait.</summary>
+    public TimeSpan SnapshotRetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Idle time before TCP keep-alive probes start, so half-open connections are eventually noticed.</summary>
     public TimeSpan KeepAliveTime { get; init; } = TimeSpan.FromSeconds(15);
 
@@ -67,6 +76,9 @@ public sealed class TransportOptions
         Positive(WriteTimeout, nameof(WriteTimeout));
         Positive(SnapshotReadTimeout, nameof(SnapshotReadTimeout));
         Positive(SnapshotAckTimeout, nameof(SnapshotAckTimeout));
+        Positive(SnapshotRetryMinDelay, nameof(SnapshotRetryMinDelay));
+        Positive(SnapshotRetryMaxDelay, nameof(SnapshotRetryMaxDelay));
+        if (SnapshotRetryMaxDelay < SnapshotRetryMinDelay) throw new ArgumentOutOfRangeException(nameof(SnapshotRetryMaxDelay), SnapshotRetryMaxDelay, "must not be below SnapshotRetryMinDelay");
         Positive(KeepAliveTime, nameof(KeepAliveTime));
         Positive(ShutdownTimeout, nameof(ShutdownTimeout));
     }

@@ -43,8 +43,9 @@ public sealed partial class RaftCore
         }
         foreach (var (id, pr) in _progress)
         {
-            // A snapshot lost on the way is never answered: retry after an election timeout.
-            if (pr.State == ReplicationState.Snapshot && ++pr.SnapshotTicks > _options.ElectionTicks) pr.SnapshotFailed();
+            // A snapshot lost on the way is never answered: retry after an election timeout, unless the runtime reports
+            // every transfer's outcome (a large snapshot takes far longer than that, and a retry would start it over).
+            if (pr.State == ReplicationState.Snapshot && !_options.SnapshotOutcomesReported && ++pr.SnapshotTicks > _options.ElectionTicks) pr.SnapshotFailed();
         }
         if (_heartbeatElapsed >= _options.HeartbeatTicks)
         {

@@ -311,12 +311,19 @@ public sealed partial class RaftCore
     }
 
     /// <summary>The runtime could not deliver a snapshot (or the follower refused it): go back to probing.</summary>
-    public void ReportSnapshotFailure(string to)
+    public void ReportSnapshotFailure(string to) => ReportSnapshot(to, succeeded: false);
+
+    /// <summary>
+    /// The outcome of a snapshot transfer to <paramref name="to"/>. Stored: the follower holds at least the snapshot, so
+    /// probe from just after it (its answer to the install may have been lost). Failed: probe from what it is known to
+    /// hold. Either way the probe waits for the next heartbeat answer, so a dead follower is not flooded.
+    /// </summary>
+    public void ReportSnapshot(string to, bool succeeded)
     {
         EnsureNoReadyOutstanding();
         if (Role != Role.Leader || !_progress.TryGetValue(to, out var pr) || pr.State != ReplicationState.Snapshot) return;
-        pr.SnapshotFailed();
-        // Wait for the next heartbeat answer before probing, so a dead follower is not flooded.
+        if (succeeded) pr.BecomeProbe();
+        else pr.SnapshotFailed();
         pr.ProbeSent = true;
     }
 

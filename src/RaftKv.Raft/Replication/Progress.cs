@@ -34,7 +34,7 @@ internal sealed class Progress
     /// <summary>Index of the snapshot being sent (Snapshot state).</summary>
     public ulong PendingSnapshot { get; private set; }
 
-    /// <summary>Ticks spent in the Snapshot state; a snapshot unanswered for an election timeout is retried.</summary>
+    /// <summary>Ticks spent in the Snapshot state; a snapshot unanswered for an election timeout is retried (unless the runtime reports outcomes, <see cref="RaftOptions.SnapshotOutcomesReported"/>).</summary>
     public int SnapshotTicks { get; set; }
 
     /// <summary>The member's incarnation as its last message said (0 until it says one).</summary>

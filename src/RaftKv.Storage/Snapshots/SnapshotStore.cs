@@ -7,10 +7,17 @@ namespace RaftKv.Storage.Snapshots;
 /// temporary name and renamed into place once complete and durable; the newest <see cref="Retain"/> are kept.
 /// Every file carries its metadata and a CRC32C of its data, checked when read.
 /// </summary>
-/// <remarks>Creating, receiving and pruning are meant for one caller at a time (the node runtime); reads may run concurrently with them.</remarks>
+/// <remarks>Creating and pruning may run while a snapshot is received; reads may run concurrently with all of them.</remarks>
 public sealed class SnapshotStore
 {
     private readonly Action<string>? _warn;
+    private readonly Lock _lock = new();
+    // The snapshot being received, if any: a newer one takes its place (see ReceiveAsync).
+    private Incoming? _incoming;
+    // Received snapshots not yet installed, by path: pruning leaves them alone (see ReleaseReceived).
+    private readonly Dictionary<string, ulong> _received = new(StringComparer.Ordinal);
+
+    private sealed record Incoming(CancellationTokenSource Cancel, TaskCompletionSource Gone);
 
     private SnapshotStore(string directory, int retain, Action<string>? warn)
     {
@@ -50,23 +57,91 @@ public sealed class SnapshotStore
     /// Stores a snapshot arriving as a stream (InstallSnapshot from the leader): it is written to a temporary file first
     /// and committed like a local one only once <paramref name="data"/> has been read to its end.
     /// </summary>
+    /// <remarks>
+    /// <para>At most one snapshot is received at a time, so at most one incoming file is on disk: a newer receive
+    /// cancels the one in progress (which throws <see cref="IOException"/>) and waits until its temporary file is
+    /// deleted before it creates its own. The newer one comes from the current leader, or retries a transfer that broke.</para>
+    /// <para>The stored snapshot is kept from pruning until <see cref="ReleaseReceived"/> says it was installed (or
+    /// will not be): newer snapshots committed meanwhile must not delete it under the installer.</para>
+    /// </remarks>
     public async Task<SnapshotInfo> ReceiveAsync(SnapshotMetadata metadata, Stream data, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        using var writer = Create(metadata);
-        await data.CopyToAsync(writer.Stream, 1 << 20, cancellationToken).ConfigureAwait(false);
-        // Committing syncs the file and the directory. The last read may have completed on a socket engine thread
-        // (raftkvd runs socket completions inline), which must not wait for a disk: sync on the thread pool.
-        return await Task.Run(writer.Commit, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var mine = new Incoming(CancellationTokenSource.CreateLinkedTokenSource(cancellationToken), new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        Incoming? previous;
+        lock (_lock)
+        {
+            previous = _incoming;
+            _incoming = mine;
+        }
+        try
+        {
+            if (previous is not null)
+            {
+                _warn?.Invoke($"snapshot store {Directory}: incoming snapshot {metadata.Index} replaces the one still being received");
+                await previous.Cancel.CancelAsync().ConfigureAwait(false);
+                await previous.Gone.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            return await ReceiveOneAsync(metadata, data, mine.Cancel.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"receiving snapshot {metadata.Index} was abandoned: a newer incoming snapshot replaced it", e);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                if (_incoming == mine) _incoming = null;
+            }
+            mine.Gone.TrySetResult();
+            mine.Cancel.Dispose();
+        }
     }
 
-    /// <summary>Synchronous <see cref="ReceiveAsync"/>.</summary>
+    private async Task<SnapshotInfo> ReceiveOneAsync(SnapshotMetadata metadata, Stream data, CancellationToken cancellationToken)
+    {
+        // Disposed (its temporary file deleted) before ReceiveAsync reports this receive gone.
+        using var writer = Create(metadata);
+        await data.CopyToAsync(writer.Stream, 1 << 20, cancellationToken).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        // Committing syncs the file and the directory. The last read may have completed on a socket engine thread
+        // (raftkvd runs socket completions inline), which must not wait for a disk: sync on the thread pool.
+        return await Task.Run(() => writer.CommitReceived(), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Lets pruning delete the received snapshots up to <paramref name="index"/>: the installer calls it once it has
+    /// installed one, or once the state has moved past them (then none of them will be installed).
+    /// </summary>
+    public void ReleaseReceived(ulong index)
+    {
+        lock (_lock)
+        {
+            foreach (var (path, i) in _received.ToList())
+            {
+                if (i <= index) _received.Remove(path);
+            }
+        }
+    }
+
+    /// <summary>Keeps a received snapshot from pruning until it is released (called before it gets its name).</summary>
+    internal void KeepReceived(string path, ulong index)
+    {
+        lock (_lock) _received[path] = index;
+    }
+
+    /// <summary>
+    /// Synchronous <see cref="ReceiveAsync"/> for a caller that receives one snapshot at a time itself (it takes no
+    /// part in replacing a receive in progress); the snapshot is likewise kept until <see cref="ReleaseReceived"/>.
+    /// </summary>
     public SnapshotInfo Receive(SnapshotMetadata metadata, Stream data)
     {
         ArgumentNullException.ThrowIfNull(data);
         using var writer = Create(metadata);
         data.CopyTo(writer.Stream, 1 << 20);
-        return writer.Commit();
+        return writer.CommitReceived();
     }
 
     /// <summary>
@@ -131,7 +206,17 @@ public sealed class SnapshotStore
     {
         var files = Files();
         if (files.Count <= Retain) return;
-        foreach (var path in files.Skip(Retain)) File.Delete(path);
-        Durable.FlushDirectory(Directory);
+        var deleted = false;
+        lock (_lock)
+        {
+            foreach (var path in files.Skip(Retain))
+            {
+                // A received snapshot still waiting to be installed stays: the installer opens it by name.
+                if (_received.ContainsKey(path)) continue;
+                File.Delete(path);
+                deleted = true;
+            }
+        }
+        if (deleted) Durable.FlushDirectory(Directory);
     }
 }

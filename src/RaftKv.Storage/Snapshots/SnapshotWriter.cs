@@ -59,7 +59,15 @@ public sealed class SnapshotWriter : IDisposable
     /// Finishes the snapshot: appends the checksum trailer, fsyncs the file, renames it into place, fsyncs the directory,
     /// and deletes the snapshots beyond the newest <see cref="StorageOptions.SnapshotsRetained"/>. Returns the snapshot.
     /// </summary>
-    public SnapshotInfo Commit()
+    public SnapshotInfo Commit() => Finish(keepFromPruning: false);
+
+    /// <summary>
+    /// <see cref="Commit"/> for a snapshot received from the leader: pruning leaves it alone until
+    /// <see cref="SnapshotStore.ReleaseReceived"/> (it must still be there when the node installs it).
+    /// </summary>
+    internal SnapshotInfo CommitReceived() => Finish(keepFromPruning: true);
+
+    private SnapshotInfo Finish(bool keepFromPruning)
     {
         ObjectDisposedException.ThrowIf(_done, this);
         _done = true;
@@ -68,6 +76,8 @@ public sealed class SnapshotWriter : IDisposable
             _file.Write(SnapshotFile.EncodeTrailer(_data.Written, _data.Crc));
             _file.Flush(flushToDisk: true);
             _file.Dispose();
+            // Kept before it is visible: a concurrent commit's pruning must never see it unprotected.
+            if (keepFromPruning) _store.KeepReceived(FinalPath, Metadata.Index);
             File.Move(TempPath, FinalPath, overwrite: true);
             Durable.FlushDirectory(_store.Directory);
         }

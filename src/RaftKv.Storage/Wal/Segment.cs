@@ -44,6 +44,18 @@ internal sealed class Segment : IDisposable
     /// <summary>Written since the last flush to the device.</summary>
     public bool Dirty { get; set; }
 
+    /// <summary>How far a completed flush to the device is known to cover (in memory; what was flushed, not yet marked).</summary>
+    public long SyncedTo { get; set; }
+
+    /// <summary>The highest position a <c>Synced</c> record in this file names (or the header's end: headers are durable).</summary>
+    public long MarkedTo { get; set; }
+
+    /// <summary>
+    /// The segment's format records its syncs (version 2 on): recovery may then drop an unsynced tail with a hole in it.
+    /// Version 1 segments, written before the marks existed, are recovered as strictly as they always were.
+    /// </summary>
+    public bool MarksSyncs { get; set; }
+
     public static string FileName(ulong seq, ulong firstIndex) =>
         seq.ToString("x16", CultureInfo.InvariantCulture) + "-" + firstIndex.ToString("x16", CultureInfo.InvariantCulture) + Extension;
 
@@ -78,7 +90,10 @@ internal sealed class Segment : IDisposable
         }
         File.Move(tmp, path, overwrite: true);
         Durable.FlushDirectory(directory);
-        return OpenExisting(path, header.Seq, header.FirstIndex);
+        var segment = OpenExisting(path, header.Seq, header.FirstIndex);
+        segment.SyncedTo = segment.MarkedTo = bytes.Length;
+        segment.MarksSyncs = true;
+        return segment;
     }
 
     /// <summary>
@@ -139,6 +154,7 @@ internal sealed class Segment : IDisposable
         if (!Dirty) return;
         Durable.FlushData(Handle);
         Dirty = false;
+        SyncedTo = Length;
     }
 
     public void Dispose() => Handle.Dispose();

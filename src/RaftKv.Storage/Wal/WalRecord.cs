@@ -21,6 +21,11 @@ internal enum RecordKind : byte
     InstallSnapshot = 6,
     /// <summary>Entries up to an index were dropped (Compact); carries that index's term.</summary>
     Compact = 7,
+    /// <summary>
+    /// The bytes of this segment before a position were flushed to the device before this record was written: the
+    /// durable high-water mark recovery needs to tell a power loss's out-of-order tail from damage to synced records.
+    /// </summary>
+    Synced = 8,
 }
 
 /// <summary>
@@ -35,6 +40,7 @@ internal enum RecordKind : byte
 ///   Snapshot        snapshot = u64 index, u64 term, i32 config length, config (ClusterConfig.Encode)
 ///   InstallSnapshot snapshot
 ///   Compact         u64 index, u64 term
+///   Synced          u64 position (in this segment; written before the first record after a sync completes)
 /// </code>
 /// The length has its own checksum so that a damaged length is told apart from a damaged payload, which lets recovery
 /// step over a bad record and see whether valid records follow it (corruption) or not (a torn tail).
@@ -42,7 +48,17 @@ internal enum RecordKind : byte
 internal static class WalRecord
 {
     public const int FrameHeaderSize = 12;
-    public const int FormatVersion = 1;
+    /// <summary>
+    /// Version written in new segment headers. 2: the segment carries <see cref="RecordKind.Synced"/> marks, so
+    /// recovery may drop an unsynced tail with a hole in it. Version 1 segments (no marks) are still read, strictly.
+    /// </summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>Oldest segment format this build reads.</summary>
+    public const int OldestFormatVersion = 1;
+
+    /// <summary>Size of a <see cref="RecordKind.Synced"/> frame.</summary>
+    public const int SyncedFrameSize = FrameHeaderSize + 1 + 8;
 
     /// <summary>Largest payload a record may have (an entry of up to 1 GiB minus its fields).</summary>
     public const int MaxPayload = 1 << 30;
@@ -75,6 +91,16 @@ internal static class WalRecord
 
     public static byte[] EncodeTruncate(ulong from) => Frame(RecordKind.Truncate, 8, (ref PayloadWriter w) => w.U64(from));
 
+    /// <summary>Writes a <see cref="RecordKind.Synced"/> record at the start of <paramref name="dest"/> (allocation-free: it is written after every sync).</summary>
+    public static int WriteSynced(Span<byte> dest, long position)
+    {
+        var p = dest.Slice(FrameHeaderSize, 1 + 8);
+        p[0] = (byte)RecordKind.Synced;
+        BinaryPrimitives.WriteInt64LittleEndian(p[1..], position);
+        Seal(dest, 1 + 8);
+        return SyncedFrameSize;
+    }
+
     public static byte[] EncodeCompact(ulong index, ulong term) => Frame(RecordKind.Compact, 16, (ref PayloadWriter w) =>
     {
         w.U64(index);
@@ -87,14 +113,15 @@ internal static class WalRecord
         return Frame(kind, SnapshotSize(config), (ref PayloadWriter w) => w.Snapshot(meta, config));
     }
 
-    public static byte[] EncodeHeader(in SegmentHeader h)
+    /// <summary>Encodes a segment header; <paramref name="version"/> other than the current one is for tests of older files.</summary>
+    public static byte[] EncodeHeader(in SegmentHeader h, int version = FormatVersion)
     {
         var config = h.Snapshot.Config.Encode();
         var hs = h.HardState;
         var header = h;
         return Frame(RecordKind.Header, 4 + 8 * 4 + HardStateSize(hs) + SnapshotSize(config), (ref PayloadWriter w) =>
         {
-            w.U32(FormatVersion);
+            w.U32((uint)version);
             w.U64(header.Seq);
             w.U64(header.FirstIndex);
             w.U64(header.Offset);
@@ -141,10 +168,19 @@ internal static class WalRecord
 
     /// <summary>
     /// True if a complete, valid frame starts anywhere in <paramref name="buffer"/> at or after <paramref name="from"/>.
-    /// Recovery uses it to tell a torn tail (nothing valid after the damage) from corruption (valid records follow).
+    /// Recovery uses it to tell a torn tail (nothing valid after the damage) from a hole (valid records follow).
     /// </summary>
-    public static bool AnyValidFrameFrom(ReadOnlySpan<byte> buffer, int from)
+    public static bool AnyValidFrameFrom(ReadOnlySpan<byte> buffer, int from) => ScanValidFrames(buffer, from, stopAtFirst: true).Records > 0;
+
+    /// <summary>
+    /// Looks for complete, valid frames at any byte from <paramref name="from"/> on (after damage, record boundaries are
+    /// unknown): how many there are, and the highest position a <see cref="RecordKind.Synced"/> record among them names
+    /// (-1: none). Recovery uses the latter to tell a hole a sync had covered (damage) from an unsynced one (power loss).
+    /// </summary>
+    public static (int Records, long HighestSynced) ScanValidFrames(ReadOnlySpan<byte> buffer, int from, bool stopAtFirst = false)
     {
+        var records = 0;
+        var highest = -1L;
         var q = from;
         while (q <= buffer.Length - FrameHeaderSize)
         {
@@ -152,17 +188,26 @@ internal static class WalRecord
             if (buffer[q] == 0)
             {
                 var nonZero = buffer[q..].IndexOfAnyExcept((byte)0);
-                if (nonZero < 0) return false;
+                if (nonZero < 0) break;
                 if (nonZero > 8)
                 {
                     q += nonZero - 7;
                     continue;
                 }
             }
-            if (CheckFrame(buffer[q..], out _) == FrameStatus.Ok) return true;
+            if (CheckFrame(buffer[q..], out var payloadLength) == FrameStatus.Ok)
+            {
+                records++;
+                if (stopAtFirst) break;
+                var payload = buffer.Slice(q + FrameHeaderSize, payloadLength);
+                if (payload[0] == (byte)RecordKind.Synced && payload.Length == 1 + 8)
+                    highest = Math.Max(highest, (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(payload[1..]), long.MaxValue));
+                q += FrameHeaderSize + payloadLength;
+                continue;
+            }
             q++;
         }
-        return false;
+        return (records, highest);
     }
 
     /// <summary>Decodes a payload whose checksum was verified; throws <see cref="FormatException"/> if its fields make no sense.</summary>
@@ -174,7 +219,9 @@ internal static class WalRecord
         {
             case RecordKind.Header:
                 var version = r.U32();
-                if (version != FormatVersion) throw new FormatException($"unsupported WAL format version {version} (this build reads {FormatVersion})");
+                if (version is < OldestFormatVersion or > FormatVersion)
+                    throw new FormatException($"unsupported WAL format version {version} (this build reads {OldestFormatVersion} to {FormatVersion})");
+                rec.Version = (int)version;
                 rec.Header = new SegmentHeader(r.U64(), r.U64(), r.U64(), r.U64(), r.HardState(), r.Snapshot());
                 break;
             case RecordKind.Entry:
@@ -197,6 +244,11 @@ internal static class WalRecord
             case RecordKind.Compact:
                 rec.Index = r.U64();
                 rec.Term = r.U64();
+                break;
+            case RecordKind.Synced:
+                var position = r.U64();
+                if (position > int.MaxValue) throw new FormatException($"synced position {position} beyond any segment");
+                rec.Position = (long)position;
                 break;
             default:
                 throw new FormatException($"unknown record kind {payload[0]}");
@@ -358,4 +410,8 @@ internal struct DecodedRecord
     public HardState HardState;
     public SnapshotMetadata? Snapshot;
     public SegmentHeader Header;
+    /// <summary>Header: the segment's format version.</summary>
+    public int Version;
+    /// <summary>Synced: the position the record says was flushed.</summary>
+    public long Position;
 }

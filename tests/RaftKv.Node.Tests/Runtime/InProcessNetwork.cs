@@ -19,6 +19,14 @@ internal sealed class InProcessNetwork
 
     public IRaftTransport Transport(string raftAddress) => new Endpoint(this, raftAddress);
 
+    /// <summary>How long each snapshot transfer takes before its data reaches the receiver (a big or slow one).</summary>
+    public TimeSpan SnapshotStall { get; set; }
+
+    private int _snapshotsSent;
+
+    /// <summary>Snapshot transfers started (each a full stream of the file).</summary>
+    public int SnapshotsSent => Volatile.Read(ref _snapshotsSent);
+
     private sealed class Endpoint(InProcessNetwork network, string address) : IRaftTransport
     {
         private readonly Channel<Message> _inbox = Channel.CreateBounded<Message>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -101,7 +109,9 @@ internal sealed class InProcessNetwork
                         done(false);
                         return;
                     }
+                    Interlocked.Increment(ref network._snapshotsSent);
                     await using var stream = SnapshotStore.OpenRead(snapshot);
+                    if (network.SnapshotStall > TimeSpan.Zero) await Task.Delay(network.SnapshotStall, peer._stop.Token);
                     await peer._onSnapshot(message, stream, peer._stop.Token);
                     done(true);
                 }

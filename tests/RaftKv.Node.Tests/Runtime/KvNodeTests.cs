@@ -146,6 +146,24 @@ public sealed class KvNodeTests
     }
 
     [Fact]
+    public async Task SnapshotTransferLongerThanSeveralElectionTimeouts_IsSentOnce()
+    {
+        // The leader used to give up on a snapshot after an election timeout and stream it again, every 800 ms here.
+        await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 50, TrailingLogs = 10 } };
+        await c.StartClusterAsync(3);
+        var leader = await c.LeaderAsync();
+        var lagging = c.Nodes.Keys.First(id => id != leader.Id);
+        await c.StopAsync(lagging);
+        for (var i = 0; i < 200; i++) await c.SetOnLeaderAsync(Pairs(("key" + i, "value" + i)));
+        await NodeCluster.Eventually(async () => (await (await c.LeaderAsync()).GetStatusAsync()).LastSnapshotIndex > 100, "the leader takes snapshots");
+        var before = c.Network.SnapshotsSent;
+        c.Network.SnapshotStall = 4 * c.OptionsFor(lagging, false).ElectionTimeout;
+        var back = await c.StartAsync(lagging);
+        await NodeCluster.Eventually(async () => await back.GetAsync("key199", ReadLevel.None) == "value199", "catch up by snapshot", TimeSpan.FromSeconds(30));
+        Assert.Equal(1, c.Network.SnapshotsSent - before);
+    }
+
+    [Fact]
     public async Task WholeClusterRestart_KeepsEveryAcknowledgedWrite()
     {
         await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 30, TrailingLogs = 5 } };

@@ -564,6 +564,96 @@ public sealed class TcpTransportTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_snapshot_asked_for_again_while_it_streams_is_streamed_once()
+    {
+        // The core asks again every election timeout while a big snapshot streams; each ask used to open a new stream
+        // of the whole file (7 at once were seen for one 600 MB install). The receiver here reads the first chunk, then
+        // stalls until every ask has been made, like a transfer that takes many election timeouts.
+        var data = new byte[1 << 20];
+        new Random(21).NextBytes(data);
+        var source = WriteSnapshot("a", data);
+        await using var a = await Start("a");
+        await using var b = await Start("b");
+        a.Transport.SetPeers(Peers(b));
+        var streams = 0;
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.OnSnapshot = async (m, s, ct) =>
+        {
+            Interlocked.Increment(ref streams);
+            await s.ReadExactlyAsync(new byte[1000], ct);
+            reading.TrySetResult();
+            await resume.Task.WaitAsync(ct);
+            await s.CopyToAsync(Stream.Null, ct);
+        };
+        var message = new Message { Type = MessageType.InstallSnapshot, From = "a", To = "b", Term = 2, Snapshot = source.Metadata };
+        var outcomes = new List<Task<bool>>();
+        void Ask()
+        {
+            var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            a.Transport.SendSnapshot(message, source, done.SetResult);
+            outcomes.Add(done.Task);
+        }
+
+        Ask();
+        await reading.Task.WaitAsync(Deadline());
+        for (var i = 0; i < 6; i++) Ask();
+        Assert.Equal(1, a.Transport.SnapshotTransfersStarted);
+        resume.SetResult();
+        // Every ask shares the one transfer's outcome, and only one stream reached the receiver.
+        Assert.All(await Task.WhenAll(outcomes).WaitAsync(Deadline()), Assert.True);
+        Assert.Equal(1, Volatile.Read(ref streams));
+        Assert.Equal(1, a.Transport.SnapshotTransfersStarted);
+
+        // A later ask, once it is over, is a new transfer.
+        Ask();
+        Assert.True(await outcomes[^1].WaitAsync(Deadline()));
+        Assert.Equal(2, Volatile.Read(ref streams));
+    }
+
+    [Fact]
+    public async Task A_failed_snapshot_transfer_is_retried_only_after_a_backoff()
+    {
+        var data = new byte[300_000];
+        new Random(22).NextBytes(data);
+        var source = WriteSnapshot("a", data);
+        var options = new TransportOptions
+        {
+            ReconnectMinDelay = TimeSpan.FromMilliseconds(10),
+            ShutdownTimeout = TimeSpan.FromSeconds(3),
+            SnapshotChunkSize = 64 << 10,
+            SnapshotRetryMinDelay = TimeSpan.FromSeconds(2),
+            SnapshotRetryMaxDelay = TimeSpan.FromSeconds(8),
+        };
+        await using var a = await Start("a", options);
+        await using var b = await Start("b");
+        a.Transport.SetPeers(Peers(b));
+        var streams = 0;
+        b.OnSnapshot = async (m, s, ct) =>
+        {
+            if (Interlocked.Increment(ref streams) == 1) throw new IOException("disk full");
+            await s.CopyToAsync(Stream.Null, ct);
+        };
+        var message = new Message { Type = MessageType.InstallSnapshot, From = "a", To = "b", Term = 2, Snapshot = source.Metadata };
+
+        var first = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Transport.SendSnapshot(message, source, first.SetResult);
+        Assert.False(await first.Task.WaitAsync(Deadline()));
+        Assert.InRange(a.Transport.SnapshotRetryDelay("b"), TimeSpan.FromMilliseconds(1), options.SnapshotRetryMinDelay);
+
+        // Asked again at once (the core probes after a failure): it waits out the backoff instead of starting now.
+        var second = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Transport.SendSnapshot(message, source, second.SetResult);
+        Assert.Equal(1, a.Transport.SnapshotTransfersStarted);
+        Assert.False(second.Task.IsCompleted);
+        Assert.True(await second.Task.WaitAsync(Deadline()));
+        Assert.Equal(2, a.Transport.SnapshotTransfersStarted);
+        Assert.Equal(2, Volatile.Read(ref streams));
+        // A success resets the backoff.
+        Assert.Equal(TimeSpan.Zero, a.Transport.SnapshotRetryDelay("b"));
+    }
+
+    [Fact]
     public async Task Garbage_and_HTTP_on_the_raft_port_are_refused_and_the_listener_survives()
     {
         await using var b = await Start("b", new TransportOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300), MaxFrameSize = 1 << 20, SnapshotChunkSize = 64 << 10, ShutdownTimeout = TimeSpan.FromSeconds(3) });

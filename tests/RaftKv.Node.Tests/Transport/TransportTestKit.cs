@@ -88,6 +88,8 @@ internal static class TransportTestKit
         ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
         ShutdownTimeout = TimeSpan.FromSeconds(3),
         SnapshotChunkSize = 256 << 10,
+        SnapshotRetryMinDelay = TimeSpan.FromMilliseconds(100),
+        SnapshotRetryMaxDelay = TimeSpan.FromSeconds(1),
     };
 
     /// <summary>A token that fires at the test's deadline: every wait in these tests is bounded by one.</summary>
