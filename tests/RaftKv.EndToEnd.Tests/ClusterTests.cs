@@ -140,6 +140,13 @@ public sealed class ClusterTests
         using (var r = await c.Http.SendAsync(req))
             Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
         using (var r = await c.SetAsync(leader, "after", "removal")) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        // The removed node hears of it and says so, rather than wait for a leader forever.
+        await E2eCluster.Eventually(async () =>
+        {
+            using var r = await c.Http.GetAsync(new Uri(victim.BaseUri, "/readyz"));
+            return r.StatusCode == HttpStatusCode.ServiceUnavailable && (await r.Content.ReadAsStringAsync()).Contains("removed from the cluster", StringComparison.Ordinal);
+        }, "the removed node's /readyz saying it was removed");
+        Assert.Equal("removed", (await c.StatusAsync(victim)).GetProperty("membership").GetString());
     });
 
     [Fact]

@@ -110,6 +110,29 @@ public sealed class MembershipTests
         Assert.Contains("after", c.AppliedData(leader == "n2" ? "n3" : "n2"));
     }
 
+    /// <summary>
+    /// A removed follower hears of its removal: the leader keeps sending it the log and the commit index for an election
+    /// timeout after the removal commits, then forgets it. So it knows it is out (and stops campaigning) instead of
+    /// waiting for a leader forever.
+    /// </summary>
+    [Fact]
+    public void RemovedFollower_LearnsItWasRemoved_AndNeverCampaigns()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        Assert.True(c["n1"].ProposeConfigChange(new ConfigChange(ConfigChangeType.Remove, "n3")).Accepted);
+        c.Tick(3);
+        Assert.Null(c["n3"].Config.Find("n3"));
+        Assert.True(c["n3"].CommitIndex >= c["n3"].ConfigIndex, "the removed node knows its removal is committed");
+        c.Tick(30);
+        Assert.DoesNotContain("n3", c["n1"].ReplicationStatus.Keys);
+        var sentBefore = c.Sent.Count(m => m.To == "n3");
+        c.Tick(30);
+        Assert.Equal(sentBefore, c.Sent.Count(m => m.To == "n3"));
+        Assert.DoesNotContain(c.Sent, m => m.From == "n3" && m.Type is MessageType.PreVote or MessageType.Vote);
+        Assert.Equal(Role.Follower, c["n3"].Role);
+    }
+
     [Fact]
     public void Thesis4_1_TruncatedConfigurationEntryIsRolledBack()
     {

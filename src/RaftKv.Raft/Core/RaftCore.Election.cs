@@ -40,6 +40,7 @@ public sealed partial class RaftCore
                 return;
             }
             if (_leadTransferee is not null) AbortLeaderTransfer();
+            ForgetRemovedMembers();
         }
         foreach (var (id, pr) in _progress)
         {

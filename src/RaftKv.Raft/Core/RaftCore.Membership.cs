@@ -75,19 +75,37 @@ public sealed partial class RaftCore
         if (Role != Role.Leader) return;
         foreach (var m in config.Members)
         {
-            // Another incarnation under the same id is another server: what the leader knew of the old one's log is void.
-            if (m.Id != Id && previous.Find(m.Id) is { } before && before.Incarnation != m.Incarnation) _progress.Remove(m.Id);
+            // Another incarnation under the same id is another server, and so is a server added anew: what the leader
+            // knew of the old one's log (a removed member's progress lingers, see below) is void.
+            if (m.Id != Id && (previous.Find(m.Id) is not { } before || before.Incarnation != m.Incarnation)) _progress.Remove(m.Id);
             AddProgress(m.Id);
         }
-        foreach (var id in _progress.Keys.ToList())
+        // A removed member keeps its progress for now, so the leader still sends it the log and the commit index: that
+        // is how it learns it was removed (and stops campaigning) instead of waiting for a leader forever.
+        foreach (var (id, pr) in _progress)
         {
-            if (id != Id && config.Find(id) is null) _progress.Remove(id);
+            if (id != Id && config.Find(id) is null) pr.RoundsSinceRemoved = 0;
         }
         if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer();
         // The quorum changed: what is committed may have changed with it, and so may the rounds a quorum has
         // answered (down to the leader alone, which answers its own: no answer may ever come from anyone else).
         if (MaybeCommit()) _commitBroadcastPending = true;
         ReleaseReads();
+    }
+
+    /// <summary>
+    /// Once its removal is committed, a removed member is sent the log and the commit index for one more election
+    /// timeout (so it hears of its removal if it is reachable), then forgotten. Called at each check-quorum round.
+    /// </summary>
+    private void ForgetRemovedMembers()
+    {
+        if (ConfigChangePending) return;
+        List<string>? gone = null;
+        foreach (var (id, pr) in _progress)
+        {
+            if (id != Id && Config.Find(id) is null && pr.RoundsSinceRemoved++ >= 1) (gone ??= []).Add(id);
+        }
+        if (gone is not null) foreach (var id in gone) _progress.Remove(id);
     }
 
     /// <summary>The configuration as of <paramref name="index"/> (for snapshot metadata).</summary>

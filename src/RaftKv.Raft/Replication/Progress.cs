@@ -40,6 +40,9 @@ internal sealed class Progress
     /// <summary>The member's incarnation as its last message said (0 until it says one).</summary>
     public ulong Incarnation { get; set; }
 
+    /// <summary>Check-quorum rounds since the member's removal was committed (removed members only).</summary>
+    public int RoundsSinceRemoved { get; set; }
+
     /// <summary>Heard from since the last check-quorum round.</summary>
     public bool RecentActive { get; set; }
 
