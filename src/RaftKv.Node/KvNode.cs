@@ -188,6 +188,10 @@ public sealed class KvNode : IKvNode
         if (httpAddress.Length > 0 && !NetworkAddress.IsDialable(httpAddress))
             throw new NodeException(NodeErrorKind.BadRequest, $"HTTP address \"{httpAddress}\" is not a host:port other nodes can reach");
         var before = await _loop.MemberProgressAsync(id).ConfigureAwait(false);
+        if (!NetworkAddress.IsLocalOnly(raftAddress) && before.LocalOnlyMember is { } local)
+            throw new NodeException(NodeErrorKind.BadRequest,
+                $"node '{local.Id}' listens for raft at {NodeAddress.Parse(local.Address).Raft}, which a node at {raftAddress} (another host) cannot reach: " +
+                "restart the members with --raft-addr (or --raft-adv-addr) set to an address other hosts can dial, then join again");
         if (request.ClusterId.Length > 0 && before.ClusterId.Length > 0 && request.ClusterId != before.ClusterId)
             throw OtherCluster(id, request.ClusterId, before.ClusterId);
         var address = new NodeAddress(raftAddress, httpAddress).ToString();

@@ -69,8 +69,16 @@ public static class NetworkAddress
         return pa == pb && (string.Equals(ha, hb, StringComparison.OrdinalIgnoreCase) || (IsLoopback(ha) && IsLoopback(hb)));
     }
 
+    /// <summary>
+    /// True when <paramref name="address"/> ("host:port") can only be reached from this machine: an empty host (read as
+    /// localhost), <c>localhost</c>, a <c>*.localhost</c> name or a loopback IP.
+    /// </summary>
+    public static bool IsLocalOnly(string address) => TryParse(address, out var host, out _) && IsLoopback(host);
+
     private static bool IsLoopback(string host) =>
-        host.Length == 0 || host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host == "127.0.0.1" || host == "::1";
+        host.Length == 0 || host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase)
+        || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static bool IsHostName(string name)
     {

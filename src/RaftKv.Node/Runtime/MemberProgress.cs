@@ -10,4 +10,6 @@ namespace RaftKv.Node.Runtime;
 /// <param name="Match">Highest index known replicated on the member.</param>
 /// <param name="ObservedIncarnation">The incarnation its messages announced (0: none yet).</param>
 /// <param name="RefusedAsOtherCluster">The member's cluster id if it refused this node as of another cluster, else null.</param>
-internal sealed record MemberProgress(string ClusterId, bool IsLeader, Member? Member, ulong CommitIndex, ulong Match, ulong ObservedIncarnation, string? RefusedAsOtherCluster);
+/// <param name="LocalOnlyMember">A member whose raft address only this machine can reach (localhost), if any.</param>
+internal sealed record MemberProgress(string ClusterId, bool IsLeader, Member? Member, ulong CommitIndex, ulong Match, ulong ObservedIncarnation,
+    string? RefusedAsOtherCluster, Member? LocalOnlyMember);

@@ -188,7 +188,8 @@ internal sealed partial class RaftLoop
         _core.CommitIndex,
         _core.ReplicationStatus.TryGetValue(id, out var p) ? p.Match : 0,
         _core.ObservedIncarnation(id),
-        _transport.RefusedAsOtherCluster(id)));
+        _transport.RefusedAsOtherCluster(id),
+        _core.Config.Members.FirstOrDefault(m => NetworkAddress.IsLocalOnly(NodeAddress.Parse(m.Address).Raft))));
 
     private void ServeReads()
     {

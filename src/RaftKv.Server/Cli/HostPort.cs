@@ -28,16 +28,7 @@ public static class HostPort
     /// True when <paramref name="address"/> can only be reached from this machine: an empty host (read as localhost),
     /// <c>localhost</c> or a loopback IP.
     /// </summary>
-    public static bool IsLocalOnly(string address)
-    {
-        if (!NetworkAddress.TryParse(Normalize(address), out var host, out _))
-        {
-            return false;
-        }
-        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
-            || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase)
-            || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
-    }
+    public static bool IsLocalOnly(string address) => NetworkAddress.IsLocalOnly(Normalize(address));
 
     /// <summary>True when two addresses name the same endpoint once normalized (see <see cref="NetworkAddress.SameEndpoint"/>).</summary>
     public static bool SameEndpoint(string a, string b) => NetworkAddress.SameEndpoint(Normalize(a), Normalize(b));

@@ -249,6 +249,22 @@ public sealed class KvNodeTests
         Assert.Equal(NodeErrorKind.BadRequest, e.Kind);
     }
 
+    [Fact]
+    public async Task Join_from_another_host_is_refused_while_a_member_listens_on_localhost()
+    {
+        await using var c = new NodeCluster();
+        await c.StartClusterAsync(1);
+        var leader = await c.LeaderAsync();
+        await leader.JoinAsync(new JoinRequest("n10", "localhost:5000", "", Voter: false));
+        // The node at 10.9.8.7 would dial localhost:5000 and reach itself: refused up front, saying what to change.
+        var e = await Assert.ThrowsAsync<NodeException>(() => leader.JoinAsync(new JoinRequest("n12", "10.9.8.7:5000", "", Voter: false)));
+        Assert.Equal(NodeErrorKind.BadRequest, e.Kind);
+        Assert.Contains("another host", e.Message);
+        Assert.Contains("--raft-addr", e.Message);
+        // A node on this machine may still join.
+        await leader.JoinAsync(new JoinRequest("n13", "127.0.0.1:5001", "", Voter: false));
+    }
+
     [Theory]
     [InlineData("n5", "raft-n5", "", "not a host:port")]              // no port
     [InlineData("n5", "a b:1", "", "not a host:port")]
