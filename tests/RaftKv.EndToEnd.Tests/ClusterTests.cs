@@ -7,22 +7,8 @@ namespace RaftKv.EndToEnd.Tests;
 /// <summary>hraftd's walkthroughs and RaftKv's promises, against real raftkvd processes.</summary>
 public sealed class ClusterTests
 {
-    /// <summary>Runs a scenario; on failure the nodes' logs are attached to the error.</summary>
-    private static async Task Scenario(Func<E2eCluster, Task> body)
-    {
-        using var c = new E2eCluster();
-        try
-        {
-            await body(c);
-        }
-        catch (Exception e)
-        {
-            throw new Exception(e.Message + "\n\nnode logs:\n" + c.Logs(), e);
-        }
-    }
-
     [Fact]
-    public Task SingleNode_SetsAndGets() => Scenario(async c =>
+    public Task SingleNode_SetsAndGets() => E2eCluster.Scenario(async c =>
     {
         var n = await c.WaitReadyAsync(c.Start("node0"));
         using var set = await c.SetAsync(n, "user1", "batman");
@@ -32,7 +18,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task ThreeNodes_FormWithJoin_ReplicateAndForwardFollowerWrites() => Scenario(async c =>
+    public Task ThreeNodes_FormWithJoin_ReplicateAndForwardFollowerWrites() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
@@ -50,7 +36,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task EverySeedDialect_Works() => Scenario(async c =>
+    public Task EverySeedDialect_Works() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
@@ -83,7 +69,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task KillLeader_NewLeaderTakesOver_KilledNodeRestartsWithoutJoinAndCatchesUp() => Scenario(async c =>
+    public Task KillLeader_NewLeaderTakesOver_KilledNodeRestartsWithoutJoinAndCatchesUp() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
@@ -106,7 +92,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task NodeDownLongerThanTrailingLogs_CatchesUpBySnapshot() => Scenario(async c =>
+    public Task NodeDownLongerThanTrailingLogs_CatchesUpBySnapshot() => E2eCluster.Scenario(async c =>
     {
         string[] small = ["--snapshot-threshold", "40", "--trailing-logs", "10"];
         await c.StartClusterAsync(3, small);
@@ -126,7 +112,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task RemovedNode_LeavesTheCluster() => Scenario(async c =>
+    public Task RemovedNode_LeavesTheCluster() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
@@ -150,7 +136,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task WholeClusterKilledAndRestarted_KeepsEveryAcknowledgedKey() => Scenario(async c =>
+    public Task WholeClusterKilledAndRestarted_KeepsEveryAcknowledgedKey() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
@@ -168,7 +154,7 @@ public sealed class ClusterTests
     });
 
     [Fact]
-    public Task TransferLeadership_MovesTheLeader() => Scenario(async c =>
+    public Task TransferLeadership_MovesTheLeader() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();

@@ -9,19 +9,6 @@ namespace RaftKv.EndToEnd.Tests;
 /// </summary>
 public sealed class IdentityTests
 {
-    private static async Task Scenario(Func<E2eCluster, Task> body)
-    {
-        using var c = new E2eCluster();
-        try
-        {
-            await body(c);
-        }
-        catch (Exception e)
-        {
-            throw new Exception(e.Message + "\n\nnode logs:\n" + c.Logs(), e);
-        }
-    }
-
     private static void Wipe(E2eCluster c, string name) => Directory.Delete(c.DataDir(name), recursive: true);
 
     private static async Task<string> ClusterIdAsync(E2eCluster c, RaftkvdProcess n) =>
@@ -33,7 +20,7 @@ public sealed class IdentityTests
     /// leader of its own, the new one's writes stay its own, and both logs say what happened.
     /// </summary>
     [Fact]
-    public Task WipedFounder_RestartedAlone_FoundsAnotherCluster_ThatNeverMixesWithTheOld() => Scenario(async c =>
+    public Task WipedFounder_RestartedAlone_FoundsAnotherCluster_ThatNeverMixesWithTheOld() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var oldLeader = await c.LeaderAsync();
@@ -85,7 +72,7 @@ public sealed class IdentityTests
     /// by the operator. Until it holds the data it is not ready.
     /// </summary>
     [Fact]
-    public Task WipedFollower_RestartedWithJoin_RejoinsAsANewIncarnation_AndCatchesUp() => Scenario(async c =>
+    public Task WipedFollower_RestartedWithJoin_RejoinsAsANewIncarnation_AndCatchesUp() => E2eCluster.Scenario(async c =>
     {
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
@@ -123,7 +110,7 @@ public sealed class IdentityTests
     /// join is refused with 409, the node is not left in the configuration, and the cluster keeps working.
     /// </summary>
     [Fact]
-    public Task AddingANodeOfAnotherCluster_Is409_AndWedgesNeither() => Scenario(async c =>
+    public Task AddingANodeOfAnotherCluster_Is409_AndWedgesNeither() => E2eCluster.Scenario(async c =>
     {
         var a = await c.WaitReadyAsync(c.Start("node0"));
         var b = await c.WaitReadyAsync(c.Start("other"));
