@@ -323,6 +323,12 @@ internal sealed partial class RaftLoop : IDisposable
     public void Receive(Message m)
     {
         if (_stopping) return;
+        // The snapshot's data must be in the store before the core hears of it: installing it reads it from there.
+        if (m.Type == MessageType.InstallSnapshot && (m.Snapshot is null || _snapshots.Find(m.Snapshot.Index) is null))
+        {
+            _log.LogWarning("dropped {Message}: its snapshot is not in the snapshot store", m);
+            return;
+        }
         Post(() =>
         {
             if (m.From == _core.Leader || m.Type is MessageType.Append or MessageType.Heartbeat) _lastLeaderContact = Stopwatch.GetTimestamp();
