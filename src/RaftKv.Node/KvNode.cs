@@ -36,6 +36,9 @@ public sealed class KvNode : IKvNode
     /// <inheritdoc />
     public string Id => _options.Id;
 
+    /// <inheritdoc />
+    public Task<string> Failed => _loop.Failed;
+
     /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);

@@ -82,6 +82,60 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public async Task A_node_that_fails_ends_the_daemon_with_a_one_line_reason_and_a_nonzero_code()
+    {
+        var run = new Run().Start(_dataDir);
+        await run.WaitServingAsync();
+
+        run.Node.Failure.SetResult("the raft loop failed: IOException: No space left on device");
+        var code = await run.Exit.WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(Daemon.NodeFailed, code);
+        var line = Assert.Single(run.Stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("the node stopped: the raft loop failed: IOException: No space left on device", line);
+        Assert.True(run.Node.Disposed);
+    }
+
+    /// <summary>The same with a real node whose WAL flush fails (as on a full disk): the daemon does not linger.</summary>
+    [Fact]
+    public async Task A_real_node_whose_disk_fails_ends_the_daemon()
+    {
+        var failDisk = false;
+        var httpAddress = $"127.0.0.1:{FreePorts.Pick()}";
+        var stderr = new StringWriter();
+        var exit = Task.Run(() => Daemon.RunAsync(["-haddr", httpAddress, "-raddr", $"127.0.0.1:{FreePorts.Pick()}", _dataDir], async (options, logs, ct) =>
+            await KvNode.StartAsync(options with
+            {
+                WalFlushForTests = sync =>
+                {
+                    if (Volatile.Read(ref failDisk)) throw new IOException("No space left on device (simulated)");
+                    sync.Flush();
+                },
+            }, logs, ct), TextWriter.Null, stderr, CancellationToken.None, new LogCapture()));
+        using var client = new HttpClient { BaseAddress = new Uri($"http://{httpAddress}") };
+        await RunningServer.WaitUntilAsync(async () =>
+        {
+            Assert.False(exit.IsCompleted, $"daemon exited: {stderr}");
+            try
+            {
+                return (await client.PostAsync("/key", new StringContent("""{"a":"1"}"""))).IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, "a first write");
+
+        Volatile.Write(ref failDisk, true);
+        var write = await client.PostAsync("/key", new StringContent("""{"b":"2"}"""));
+        Assert.False(write.IsSuccessStatusCode);
+
+        Assert.Equal(Daemon.NodeFailed, await exit.WaitAsync(TimeSpan.FromSeconds(30)));
+        var line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("No space left on device (simulated)", line);
+    }
+
+    [Fact]
     public async Task Files_that_are_not_node_state_do_not_stop_a_first_node_bootstrapping()
     {
         // A fresh volume's lost+found, or a note left by an operator, is not a node's state.

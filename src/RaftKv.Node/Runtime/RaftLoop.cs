@@ -43,6 +43,7 @@ internal sealed partial class RaftLoop : IDisposable
     private volatile bool _stopping;
     private int _wakeRequested;
     private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ulong _nextReadId = 1;
     private ClusterConfig _peersConfig = ClusterConfig.Empty;
     private long _lastLeaderContact = -1;
@@ -96,6 +97,9 @@ internal sealed partial class RaftLoop : IDisposable
 
     /// <summary>Completes once the log's committed entries are applied after a restart: until then even a level-none read would be stale.</summary>
     public Task Recovered => _recovered.Task;
+
+    /// <summary>Completes, with a one-line reason, when the loop stops by itself after an error; never on a normal stop.</summary>
+    public Task<string> Failed => _failed.Task;
 
     public void Start() => _thread.Start();
 
@@ -211,11 +215,15 @@ internal sealed partial class RaftLoop : IDisposable
                 _log.LogCritical(e, "raft loop failed; the node stops");
                 _stopping = true;
                 FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node stopped after an internal error: " + e.Message));
+                // Last, once nothing waits on the loop: a host that ends the process when this completes loses nothing.
+                _failed.TrySetResult($"the raft loop failed: {e.GetType().Name}: {OneLine(e.Message)}");
                 return;
             }
         }
         FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
     }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     // Writes already proposed may still commit through the other nodes: their callers must hear "unknown", not "failed".
     private static NodeException WriteOutcomeUnknown(NodeException why) =>
