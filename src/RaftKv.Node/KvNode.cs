@@ -39,6 +39,9 @@ public sealed class KvNode : IKvNode
     /// <inheritdoc />
     public Task<string> Failed => _loop.Failed;
 
+    /// <summary>The raft loop, for tests that look inside it.</summary>
+    internal RaftLoop Loop => _loop;
+
     /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);
@@ -118,7 +121,7 @@ public sealed class KvNode : IKvNode
             if (string.IsNullOrEmpty(k)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
             ArgumentNullException.ThrowIfNull(v);
         }
-        return Write(_loop.ProposeAsync(KvCommand.EncodeSet(pairs)), cancellationToken);
+        return Write(_loop.ProposeAsync(KvCommand.EncodeSet(pairs), _options.RequestTimeout, cancellationToken), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -128,7 +131,7 @@ public sealed class KvNode : IKvNode
     private Task<ulong> DeleteLocalAsync(string key, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
-        return Write(_loop.ProposeAsync(KvCommand.EncodeDelete(key)), cancellationToken);
+        return Write(_loop.ProposeAsync(KvCommand.EncodeDelete(key), _options.RequestTimeout, cancellationToken), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -145,10 +148,10 @@ public sealed class KvNode : IKvNode
             case ReadLevel.Weak:
                 return await Read(_loop.ReadWeakAsync(key), cancellationToken).ConfigureAwait(false);
             case ReadLevel.Linearizable:
-                return await Read(_loop.ReadLinearizableAsync(key), cancellationToken).ConfigureAwait(false);
+                return await Read(_loop.ReadLinearizableAsync(key, _options.RequestTimeout, cancellationToken), cancellationToken).ConfigureAwait(false);
             case ReadLevel.Strong:
                 // Through the log: once the barrier is applied here, every write before it is too.
-                await Write(_loop.ProposeAsync(KvCommand.EncodeBarrier()), cancellationToken).ConfigureAwait(false);
+                await Write(_loop.ProposeAsync(KvCommand.EncodeBarrier(), _options.RequestTimeout, cancellationToken), cancellationToken).ConfigureAwait(false);
                 return _loop.State.Get(key);
             default:
                 throw new NodeException(NodeErrorKind.BadRequest, $"unknown read level {level}");

@@ -135,6 +135,76 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains("No space left on device (simulated)", line);
     }
 
+    /// <summary>A real node whose disk stalls: writes beyond the queue bound get 503 "busy" with Retry-After at once.</summary>
+    [Fact]
+    public async Task Writes_beyond_the_queue_bound_of_a_stalled_node_get_503_busy_with_Retry_After()
+    {
+        var hang = false;
+        using var gate = new ManualResetEventSlim(false);
+        var httpAddress = $"127.0.0.1:{FreePorts.Pick()}";
+        using var stop = new CancellationTokenSource();
+        var exit = Task.Run(() => Daemon.RunAsync(["-haddr", httpAddress, "-raddr", $"127.0.0.1:{FreePorts.Pick()}", "--request-timeout", "30s", _dataDir], async (options, logs, ct) =>
+            await KvNode.StartAsync(options with
+            {
+                MaxQueuedRequests = 3,
+                WalFlushForTests = sync =>
+                {
+                    if (Volatile.Read(ref hang)) gate.Wait(TimeSpan.FromSeconds(60));
+                    sync.Flush();
+                },
+            }, logs, ct), TextWriter.Null, TextWriter.Null, stop.Token, new LogCapture()));
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{httpAddress}"), Timeout = TimeSpan.FromSeconds(60) };
+            await RunningServer.WaitUntilAsync(async () =>
+            {
+                Assert.False(exit.IsCompleted, "the daemon exited");
+                try
+                {
+                    return (await client.PostAsync("/key", new StringContent("""{"a":"1"}"""))).IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "a first write");
+
+            Volatile.Write(ref hang, true);
+            // One write waits for the hung flush, three in the queue; the next finds the queue full. (A write that came
+            // before the queue was full waits in it; its client gives up here, and it holds its place until the loop
+            // takes it, and then it is dropped.)
+            var waiting = Enumerable.Range(0, 4).Select(i => client.PostAsync("/key", new StringContent($$"""{"w{{i}}":"v"}"""))).ToList();
+            HttpResponseMessage? busy = null;
+            await RunningServer.WaitUntilAsync(async () =>
+            {
+                using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                try
+                {
+                    var r = await client.PostAsync("/key", new StringContent("""{"over":"bound"}"""), patience.Token);
+                    if (r.StatusCode != HttpStatusCode.ServiceUnavailable) return false;
+                    busy = r;
+                    return true;
+                }
+                catch (TaskCanceledException)
+                {
+                    return false;
+                }
+            }, "a write refused as busy");
+            Assert.Contains("too many requests are waiting", await busy!.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+            Assert.NotNull(busy!.Headers.RetryAfter);
+
+            gate.Set();
+            foreach (var r in await Task.WhenAll(waiting)) Assert.True(r.IsSuccessStatusCode, $"a queued write got {r.StatusCode}");
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/key/over")).StatusCode);
+        }
+        finally
+        {
+            gate.Set();
+            await stop.CancelAsync();
+            await exit.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+    }
+
     [Fact]
     public async Task Files_that_are_not_node_state_do_not_stop_a_first_node_bootstrapping()
     {

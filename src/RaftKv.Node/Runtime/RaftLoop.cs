@@ -27,9 +27,11 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly KvStateMachine _state;
     private readonly ConcurrentQueue<Action> _inputs = new();
     // Proposals, kept apart so a leader can hold them while its WAL flushes (see RaftLoop.Persistence.cs).
-    private readonly ConcurrentQueue<(byte[] Command, TaskCompletionSource<ulong> Completion)> _proposalInputs = new();
+    private readonly ConcurrentQueue<QueuedProposal> _proposalInputs = new();
     // Linearizable reads, kept apart so that they need not wake the loop while a heartbeat round is answered.
-    private readonly ConcurrentQueue<(string Key, TaskCompletionSource<string?> Completion)> _readInputs = new();
+    private readonly ConcurrentQueue<QueuedRead> _readInputs = new();
+    // Bounds what waits in the two queues above (see RequestQueueBound).
+    private readonly RequestQueueBound _queueBound;
     private volatile bool _readsHeld;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private readonly Thread _thread;
@@ -50,7 +52,7 @@ internal sealed partial class RaftLoop : IDisposable
     private bool _snapshotInProgress;
     private DateTime _nextSnapshotCheck;
 
-    private sealed record PendingRead(string Key, TaskCompletionSource<string?> Completion, long Deadline);
+    private sealed record PendingRead(string Key, TaskCompletionSource<string?> Completion, long Deadline, CancellationToken Cancellation);
 
     private sealed record PendingWrite(TaskCompletionSource<ulong> Completion, ulong Index);
 
@@ -59,6 +61,9 @@ internal sealed partial class RaftLoop : IDisposable
     {
         _options = options;
         _log = logger;
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxQueuedRequests, 1, nameof(options.MaxQueuedRequests));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxQueuedBytes, 1, nameof(options.MaxQueuedBytes));
+        _queueBound = new RequestQueueBound(options.MaxQueuedRequests, options.MaxQueuedBytes);
         _storage = storage;
         _snapshots = snapshots;
         _transport = transport;
@@ -111,11 +116,11 @@ internal sealed partial class RaftLoop : IDisposable
         Wake();
     }
 
-    /// <summary>Queues a proposal for the loop thread.</summary>
-    private void PostProposal(byte[] command, TaskCompletionSource<ulong> completion)
+    /// <summary>Queues a proposal for the loop thread (already counted in by <see cref="_queueBound"/>).</summary>
+    private void PostProposal(QueuedProposal proposal)
     {
-        if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
-        _proposalInputs.Enqueue((command, completion));
+        var completion = proposal.Completion;
+        _proposalInputs.Enqueue(proposal);
         // See EntrySyncsChanged: a held proposal is taken when the flush holding it completes, which wakes the loop.
         Interlocked.MemoryBarrier();
         if (!_proposalsHeld) Wake();
@@ -200,10 +205,10 @@ internal sealed partial class RaftLoop : IDisposable
                 }
                 while (_inputs.TryDequeue(out var input)) input();
                 // Reads are taken whenever the loop is awake; held or not only decides whether they wake it.
-                while (_readInputs.TryDequeue(out var read)) StartRead(read.Key, read.Completion);
+                while (_readInputs.TryDequeue(out var read)) StartRead(read);
                 if (!HoldProposals)
                 {
-                    while (_proposalInputs.TryDequeue(out var proposal)) Propose(proposal.Command, proposal.Completion);
+                    while (_proposalInputs.TryDequeue(out var proposal)) Propose(proposal);
                 }
                 while (_core.HasReady) HandleReady();
                 HoldReadsWhileARoundIsAnswered();
@@ -414,8 +419,16 @@ internal sealed partial class RaftLoop : IDisposable
         _readsWaitingForApply.Clear();
         while (_inputs.TryDequeue(out _)) { }
         // Never proposed: not applied, safe to retry.
-        while (_proposalInputs.TryDequeue(out var proposal)) proposal.Completion.TrySetException(error);
-        while (_readInputs.TryDequeue(out var read)) read.Completion.TrySetException(error);
+        while (_proposalInputs.TryDequeue(out var proposal))
+        {
+            _queueBound.Leave(proposal.Command.Length);
+            proposal.Completion.TrySetException(error);
+        }
+        while (_readInputs.TryDequeue(out var read))
+        {
+            _queueBound.Leave(0);
+            read.Completion.TrySetException(error);
+        }
     }
 
     /// <summary>True when called on the loop thread (possible after awaiting an inline completion).</summary>

@@ -17,6 +17,9 @@ internal sealed class InProcessNetwork
     /// <summary>Links cut by the test (both directions listed separately), by raft address.</summary>
     public ConcurrentDictionary<(string From, string To), bool> Cut { get; } = new();
 
+    /// <summary>Messages for which this returns true are lost on the way (the sender thinks they left).</summary>
+    public Func<Message, bool>? Drop { get; set; }
+
     public IRaftTransport Transport(string raftAddress) => new Endpoint(this, raftAddress);
 
     private sealed class Endpoint(InProcessNetwork network, string address) : IRaftTransport
@@ -56,6 +59,7 @@ internal sealed class InProcessNetwork
             if (network.Cut.ContainsKey((address, to))) return false;
             if (!network._byAddress.TryGetValue(to, out var peer)) return false;
             peer._learned[message.From] = address;
+            if (network.Drop?.Invoke(message) == true) return true;
             return peer._inbox.Writer.TryWrite(message);
         }
 
