@@ -6,6 +6,21 @@ namespace RaftKv.Raft.Tests;
 public sealed class ReadIndexTests
 {
     [Fact]
+    public void AnswersToRoundsNotYetSent_ConfirmNothing()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        var term = c["n1"].Term;
+        // Both followers "answer" a round far ahead; their real answers are then lost.
+        foreach (var from in new[] { "n2", "n3" })
+            c["n1"].Step(new Message { Type = MessageType.HeartbeatResponse, From = from, To = "n1", Term = term, Context = 1000 });
+        c.Drop = m => m.Type == MessageType.HeartbeatResponse;
+        c["n1"].ReadIndex(5);
+        c.Settle();
+        Assert.Empty(c.Nodes["n1"].ReadStates);
+    }
+
+    [Fact]
     public void AFollowerForgetsAnAbandonedRead_AndIgnoresItsLateAnswer()
     {
         var c = new TestCluster(3);
