@@ -32,7 +32,6 @@ public sealed class MalformedMessageTests
         { "configuration without voters", Append(index, logTerm, term, new Entry(index + 1, term, EntryType.Configuration, ClusterConfig.Empty.Encode())) },
         { "index overflow", Append(ulong.MaxValue, logTerm, term, new Entry(0, term, EntryType.Normal, default)) },
         { "snapshot without metadata", new Message { Type = MessageType.InstallSnapshot, From = "n9", To = "n2", Term = term } },
-        { "snapshot above the term", new Message { Type = MessageType.InstallSnapshot, From = "n9", To = "n2", Term = term, Snapshot = new SnapshotMetadata(index + 5, term + 1, ClusterConfig.Decode(GoodConfig)) } },
         { "entries on a heartbeat", new Message { Type = MessageType.Heartbeat, From = "n9", To = "n2", Term = term, Entries = new[] { new Entry(index + 1, term, EntryType.Normal, default) } } },
     };
 
