@@ -141,15 +141,21 @@ public sealed class DaemonTests : IDisposable
     {
         var hang = false;
         using var gate = new ManualResetEventSlim(false);
+        using var hung = new ManualResetEventSlim(false);
         var httpAddress = $"127.0.0.1:{FreePorts.Pick()}";
         using var stop = new CancellationTokenSource();
+        KvNode? node = null;
         var exit = Task.Run(() => Daemon.RunAsync(["-haddr", httpAddress, "-raddr", $"127.0.0.1:{FreePorts.Pick()}", "--request-timeout", "30s", _dataDir], async (options, logs, ct) =>
-            await KvNode.StartAsync(options with
+            node = await KvNode.StartAsync(options with
             {
                 MaxQueuedRequests = 3,
                 WalFlushForTests = sync =>
                 {
-                    if (Volatile.Read(ref hang)) gate.Wait(TimeSpan.FromSeconds(60));
+                    if (Volatile.Read(ref hang))
+                    {
+                        hung.Set();
+                        gate.Wait(TimeSpan.FromSeconds(60));
+                    }
                     sync.Flush();
                 },
             }, logs, ct), TextWriter.Null, TextWriter.Null, stop.Token, new LogCapture()));
@@ -170,28 +176,14 @@ public sealed class DaemonTests : IDisposable
             }, "a first write");
 
             Volatile.Write(ref hang, true);
-            // One write waits for the hung flush, three in the queue; the next finds the queue full. (A write that came
-            // before the queue was full waits in it; its client gives up here, and it holds its place until the loop
-            // takes it, and then it is dropped.)
-            var waiting = Enumerable.Range(0, 4).Select(i => client.PostAsync("/key", new StringContent($$"""{"w{{i}}":"v"}"""))).ToList();
-            HttpResponseMessage? busy = null;
-            await RunningServer.WaitUntilAsync(async () =>
-            {
-                using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                try
-                {
-                    var r = await client.PostAsync("/key", new StringContent("""{"over":"bound"}"""), patience.Token);
-                    if (r.StatusCode != HttpStatusCode.ServiceUnavailable) return false;
-                    busy = r;
-                    return true;
-                }
-                catch (TaskCanceledException)
-                {
-                    return false;
-                }
-            }, "a write refused as busy");
-            Assert.Contains("too many requests are waiting", await busy!.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
-            Assert.NotNull(busy!.Headers.RetryAfter);
+            // One write waits for the hung flush, three in the queue; the next finds the queue full.
+            var waiting = new List<Task<HttpResponseMessage>> { client.PostAsync("/key", new StringContent("""{"w":"first"}""")) };
+            Assert.True(await Task.Run(() => hung.Wait(TimeSpan.FromSeconds(15))), "no flush hung");
+            waiting.AddRange(Enumerable.Range(0, 3).Select(i => client.PostAsync("/key", new StringContent($$"""{"w{{i}}":"v"}"""))));
+            await RunningServer.WaitUntilAsync(() => node!.Loop.QueuedRequests == 3, "three writes to wait in the queue");
+            var busy = await client.PostAsync("/key", new StringContent("""{"over":"bound"}"""));
+            Assert.Contains("too many requests are waiting", await busy.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+            Assert.NotNull(busy.Headers.RetryAfter);
 
             gate.Set();
             foreach (var r in await Task.WhenAll(waiting)) Assert.True(r.IsSuccessStatusCode, $"a queued write got {r.StatusCode}");

@@ -53,7 +53,7 @@ internal sealed partial class RaftLoop
         {
             // Its caller has already answered its client (timed out, or gone): proposing it now would apply a write
             // nobody waits for, after the client was told it timed out.
-            p.Completion.TrySetException(new NodeException(NodeErrorKind.NotApplied, "the caller gave up before the write was proposed; it was not applied"));
+            p.Completion.TrySetException(new NodeException(NodeErrorKind.NotApplied, "the request timed out (or was cancelled) before the write was proposed; it was not applied"));
             return;
         }
         var r = _core.Propose(p.Command);

@@ -367,7 +367,7 @@ internal sealed partial class RaftLoop : IDisposable
                 tcs.TrySetResult(write.Index);
                 break;
             case ProposalOutcome.Superseded:
-                tcs.TrySetException(new NodeException(NodeErrorKind.NotApplied, "leadership changed; the write was not applied"));
+                tcs.TrySetException(new NodeException(NodeErrorKind.NotApplied, "leadership changed before the write committed; it was not applied"));
                 break;
             default:
                 tcs.TrySetException(new NodeException(NodeErrorKind.Timeout, "the node lost track of the write (its log was replaced by a snapshot); it may or may not have been applied"));

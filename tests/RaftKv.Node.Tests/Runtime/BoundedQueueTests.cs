@@ -12,13 +12,22 @@ public sealed class BoundedQueueTests
     private sealed class StalledDisk : IDisposable
     {
         private readonly ManualResetEventSlim _gate = new(false);
+        private readonly ManualResetEventSlim _entered = new(false);
         private volatile bool _hang;
 
         public void Flush(RaftKv.Storage.BackgroundSync sync)
         {
-            if (_hang) _gate.Wait(TimeSpan.FromSeconds(60));
+            if (_hang)
+            {
+                _entered.Set();
+                _gate.Wait(TimeSpan.FromSeconds(60));
+            }
             sync.Flush();
         }
+
+        /// <summary>Waits until a flush hangs: the write that asked for it was proposed, and the ones after it wait in the queue.</summary>
+        public async Task HungAsync() =>
+            Assert.True(await Task.Run(() => _entered.Wait(TimeSpan.FromSeconds(15))), "no flush hung");
 
         public void Hang() => _hang = true;
 
@@ -32,6 +41,7 @@ public sealed class BoundedQueueTests
         {
             Release();
             _gate.Dispose();
+            _entered.Dispose();
         }
     }
 
@@ -52,7 +62,7 @@ public sealed class BoundedQueueTests
         disk.Hang();
         // The first write is proposed and waits for the flush; the next ones wait in the queue behind it.
         var stuck = n.SetAsync(Pair("first", "1"));
-        await NodeCluster.Eventually(async () => (await n.GetStatusAsync()).LastLogIndex > (await n.GetStatusAsync()).CommitIndex, "the first write to be proposed");
+        await disk.HungAsync();
         var queued = Enumerable.Range(0, 5).Select(i => n.SetAsync(Pair("q" + i, "v"))).ToList();
         await NodeCluster.Eventually(() => Task.FromResult(n.Loop.QueuedRequests == 5), "five requests to wait in the queue");
 
@@ -83,7 +93,7 @@ public sealed class BoundedQueueTests
 
         disk.Hang();
         var stuck = n.SetAsync(Pair("first", "1"));
-        await NodeCluster.Eventually(async () => (await n.GetStatusAsync()).LastLogIndex > (await n.GetStatusAsync()).CommitIndex, "the first write to be proposed");
+        await disk.HungAsync();
         // Queued behind the hung flush until their callers give up: one by timeout, one by cancelling (a client gone).
         var timedOut = await Assert.ThrowsAsync<NodeException>(() => n.SetAsync(Pair("late", "timed out")));
         Assert.Equal(NodeErrorKind.Timeout, timedOut.Kind);
