@@ -65,7 +65,8 @@ public sealed record NodeOptions
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Most writes and linearizable reads that may wait for the raft loop to take them. While the loop is stalled (a
+    /// Most client requests (writes, reads above level None, status calls) that may wait for the raft loop to take
+    /// them. While the loop is stalled (a
     /// slow disk), requests beyond this are refused at once as busy (raftkvd: 503 with Retry-After) instead of piling up
     /// in memory.
     /// </summary>

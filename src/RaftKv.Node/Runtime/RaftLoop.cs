@@ -136,21 +136,34 @@ internal sealed partial class RaftLoop : IDisposable
         if (Interlocked.Exchange(ref _wakeRequested, 1) == 0) _wake.Set();
     }
 
-    /// <summary>Runs <paramref name="f"/> on the loop thread and returns its result.</summary>
+    /// <summary>
+    /// Runs <paramref name="f"/> on the loop thread and returns its result. Counted in the request bound like writes
+    /// and reads: status probes and weak reads must not pile up behind a stalled loop either.
+    /// </summary>
     public Task<T> Call<T>(Func<T> f)
     {
+        if (!_queueBound.TryEnter(0)) return Task.FromException<T>(_queueBound.Full());
         var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
+        try
         {
-            try
+            Post(() =>
             {
-                tcs.TrySetResult(f());
-            }
-            catch (Exception e)
-            {
-                tcs.TrySetException(e);
-            }
-        });
+                _queueBound.Leave(0);
+                try
+                {
+                    tcs.TrySetResult(f());
+                }
+                catch (Exception e)
+                {
+                    tcs.TrySetException(e);
+                }
+            });
+        }
+        catch (NodeException)
+        {
+            _queueBound.Leave(0);
+            throw;
+        }
         return tcs.Task;
     }
 

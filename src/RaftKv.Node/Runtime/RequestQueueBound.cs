@@ -1,7 +1,7 @@
 namespace RaftKv.Node.Runtime;
 
 /// <summary>
-/// Counts the client requests (writes and linearizable reads) waiting for the raft loop to take them, and the bytes of
+/// Counts the client requests (writes, reads, status calls) waiting for the raft loop to take them, and the bytes of
 /// the commands among them, against <see cref="NodeOptions.MaxQueuedRequests"/> and <see cref="NodeOptions.MaxQueuedBytes"/>.
 /// While the loop is stalled (a slow or hung disk) requests would otherwise pile up without limit; beyond the bound a
 /// request is refused at once as busy, and the client retries later.

@@ -71,6 +71,8 @@ public sealed class BoundedQueueTests
         Assert.Contains("too many requests are waiting", write.Message);
         var read = await Assert.ThrowsAsync<NodeException>(() => n.GetAsync("warm", ReadLevel.Linearizable));
         Assert.Equal(NodeErrorKind.Busy, read.Kind);
+        var status = await Assert.ThrowsAsync<NodeException>(() => n.GetStatusAsync());
+        Assert.Equal(NodeErrorKind.Busy, status.Kind);
 
         disk.Release();
         await stuck.WaitAsync(TimeSpan.FromSeconds(30));
