@@ -42,6 +42,9 @@ public sealed class KvNode : IKvNode
     /// <summary>The raft loop, for tests that look inside it.</summary>
     internal RaftLoop Loop => _loop;
 
+    /// <summary>The raft transport, for tests that look inside it.</summary>
+    internal IRaftTransport Transport => _transport;
+
     /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);

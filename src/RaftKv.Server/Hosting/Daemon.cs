@@ -176,8 +176,8 @@ public static class Daemon
             // A node whose raft loop failed serves nothing more: end the process (non-zero) rather than linger, so
             // that a supervisor restarts it. /livez answers 503 from the failure until the process is gone.
             var stopped = Task.Delay(Timeout.Infinite, shutdown.Token);
-            var ended = await Task.WhenAny(stopped, node.Failed);
-            string? failure = ended == node.Failed ? await node.Failed : null;
+            var failed = node.Failed;
+            string? failure = await Task.WhenAny(stopped, failed) == failed ? await failed : null;
             if (failure is not null)
             {
                 await stderr.WriteLineAsync($"raftkvd: the node stopped: {failure}; exiting with status {NodeFailed} so that a supervisor restarts it");

@@ -123,7 +123,7 @@ public sealed class MalformedFrameTests : IAsyncLifetime
         {
             await SendFrameAsync(peer, Append(status.Term + 1, status.LastLogIndex, status.LastLogTerm, new Entry(status.LastLogIndex + 5, status.Term + 1, EntryType.Normal, default)));
         }
-        var transport = (TcpTransport)typeof(KvNode).GetField("_transport", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(_node)!;
+        var transport = (TcpTransport)_node.Transport;
         await NodeCluster.Eventually(() => Task.FromResult(transport.MalformedMessagesDropped == 50), "all 50 frames to be dropped");
         // The interval is 10 s; the 50 frames took far less, unless the machine stalled for that long.
         var lines = _log.Messages.Count(l => l.Contains("dropped a malformed message", StringComparison.Ordinal));
@@ -164,7 +164,7 @@ public sealed class MalformedFrameTests : IAsyncLifetime
 
     private async Task<Socket> ConnectAsPeerAsync()
     {
-        var transport = (TcpTransport)typeof(KvNode).GetField("_transport", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(_node)!;
+        var transport = (TcpTransport)_node.Transport;
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await s.ConnectAsync(new IPEndPoint(IPAddress.Loopback, transport.LocalEndPoint.Port), TransportTestKit.Deadline());
         await s.SendAsync(Handshake.EncodeHello(ConnectionKind.Messages, "evil", "127.0.0.1:1"));
