@@ -5,7 +5,8 @@ namespace RaftKv.Server.Http;
 
 /// <summary>
 /// Probes for orchestrators. <c>/livez</c>: the process serves HTTP and its node has not failed (never asks the node,
-/// so a slow node is not restarted for being slow; a node whose raft loop died answers 503 until raftkvd exits). <c>/readyz</c>: the node knows a leader and has applied all it knows committed, so reads at any level work.
+/// so a slow node is not restarted for being slow; a node whose raft loop died answers 503 until raftkvd exits).
+/// <c>/readyz</c>: the node knows a leader and has applied all it knows committed, so reads at any level work.
 /// </summary>
 internal static class HealthEndpoints
 {
@@ -17,7 +18,7 @@ internal static class HealthEndpoints
             var failed = server.Node.Failed;
             if (failed.IsCompletedSuccessfully)
             {
-                // The process is about to exit (raftkvd ends when its node fails); a prober that is faster says so too.
+                // raftkvd exits once its node has failed; a probe that comes before the exit hears it here.
                 return HttpReply.Error(StatusCodes.Status503ServiceUnavailable, $"not live: the node stopped ({failed.Result}); restart the process", w =>
                 {
                     w.WriteString("status"u8, "failed");
