@@ -92,7 +92,8 @@ public sealed class KvNode : IKvNode
             await transport.StartAsync(receiver.Receive, async (m, stream, ct) =>
             {
                 // Stored (temp file, fsync, rename) before the core hears of it: installing it must never find it missing.
-                await snapshots.ReceiveAsync(m.Snapshot!, stream, ct).ConfigureAwait(false);
+                // Checked on the way: one the state machine could not restore is refused, never stored.
+                await snapshots.ReceiveAsync(m.Snapshot!, new KvSnapshotCheck(stream), ct).ConfigureAwait(false);
                 receiver.Receive(m);
             }, cancellationToken).ConfigureAwait(false);
             var node = new KvNode(options, loop, transport, owner, temporary, log);

@@ -2,9 +2,11 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Node.Tests.Runtime;
 using RaftKv.Node.Transport;
 using RaftKv.Raft;
+using RaftKv.Storage.Snapshots;
 
 namespace RaftKv.Node.Tests.Transport;
 
@@ -112,6 +114,47 @@ public sealed class MalformedFrameTests : IAsyncLifetime
             "the undecodable command to be skipped");
         await WriteSucceedsAsync("after");
         Assert.DoesNotContain(_log.Messages, l => l.Contains("raft loop failed", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A "leader" of a later term sends a snapshot whose data the state machine cannot restore. Stored and installed, it
+    /// would replace the log, then fail to restore on the raft loop (and again at every restart); it is refused while
+    /// it arrives instead, and the node keeps serving.
+    /// </summary>
+    [Fact]
+    public async Task A_snapshot_the_state_machine_could_not_restore_is_refused_and_the_node_keeps_serving()
+    {
+        var status = await _node.GetStatusAsync();
+        var port = ((TcpTransport)_node.Transport).LocalEndPoint.Port;
+        var evilDir = _dir + "-evil";
+        try
+        {
+            var metadata = new SnapshotMetadata(status.LastLogIndex + 10, status.Term + 10,
+                new ClusterConfig([new Member("target", $"127.0.0.1:{port}|127.0.0.1:1", true)]));
+            SnapshotInfo snapshot;
+            using (var writer = SnapshotStore.Open(evilDir).Create(metadata))
+            {
+                var garbage = new byte[4096];
+                BinaryPrimitives.WriteInt64LittleEndian(garbage, 1_000_000); // a million pairs announced, a few bytes sent
+                writer.Stream.Write(garbage);
+                snapshot = writer.Commit();
+            }
+            await using var evil = new TcpTransport("evil", "127.0.0.1:0", NullLogger.Instance, TransportTestKit.FastOptions());
+            await evil.StartAsync(_ => { }, (_, s, ct) => s.CopyToAsync(Stream.Null, ct), CancellationToken.None);
+            evil.SetPeers(new Dictionary<string, string> { ["target"] = $"127.0.0.1:{port}" });
+            var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            evil.SendSnapshot(new Message { Type = MessageType.InstallSnapshot, From = "evil", To = "target", Term = metadata.Term, Snapshot = metadata }, snapshot, done.SetResult);
+
+            Assert.False(await done.Task.WaitAsync(TimeSpan.FromSeconds(30)), "the node acknowledged a snapshot it cannot restore");
+            Assert.Contains(_log.Messages, l => l.Contains("not a key-value snapshot", StringComparison.Ordinal));
+            await WriteSucceedsAsync("after");
+            Assert.DoesNotContain(_log.Messages, l => l.Contains("raft loop failed", StringComparison.Ordinal));
+            Assert.Equal(status.Term, (await _node.GetStatusAsync()).Term);
+        }
+        finally
+        {
+            if (Directory.Exists(evilDir)) Directory.Delete(evilDir, recursive: true);
+        }
     }
 
     [Fact]
