@@ -37,6 +37,15 @@ public sealed class KvNode : IKvNode
     /// <inheritdoc />
     public string Id => _options.Id;
 
+    /// <inheritdoc />
+    public Task<string> Failed => _loop.Failed;
+
+    /// <summary>The raft loop, for tests that look inside it.</summary>
+    internal RaftLoop Loop => _loop;
+
+    /// <summary>The raft transport, for tests that look inside it.</summary>
+    internal IRaftTransport Transport => _transport;
+
     /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);
@@ -90,7 +99,8 @@ public sealed class KvNode : IKvNode
             await transport.StartAsync(receiver.Receive, async (m, stream, ct) =>
             {
                 // Stored (temp file, fsync, rename) before the core hears of it: installing it must never find it missing.
-                await snapshots.ReceiveAsync(m.Snapshot!, stream, ct).ConfigureAwait(false);
+                // Checked on the way: one the state machine could not restore is refused, never stored.
+                await snapshots.ReceiveAsync(m.Snapshot!, new KvSnapshotCheck(stream), ct).ConfigureAwait(false);
                 receiver.Receive(m);
             }, cancellationToken).ConfigureAwait(false);
             var node = new KvNode(options, loop, transport, owner, temporary, log);
@@ -125,7 +135,7 @@ public sealed class KvNode : IKvNode
         // Checked before the proposal (and before a follower forwards it): once in the log it could never be replicated.
         var command = KvCommand.EncodeSet(pairs);
         if (CheckSize(command.Length) is { } tooLarge) throw tooLarge;
-        return Write(_loop.ProposeAsync(command), cancellationToken);
+        return Write(_loop.ProposeAsync(command, _options.RequestTimeout, cancellationToken), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -137,7 +147,7 @@ public sealed class KvNode : IKvNode
         if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
         var command = KvCommand.EncodeDelete(key);
         if (CheckSize(command.Length) is { } tooLarge) throw tooLarge;
-        return Write(_loop.ProposeAsync(command), cancellationToken);
+        return Write(_loop.ProposeAsync(command, _options.RequestTimeout, cancellationToken), cancellationToken);
     }
 
     /// <summary>The refusal for a command larger than an entry this node's transport can replicate, or null.</summary>
@@ -157,10 +167,10 @@ public sealed class KvNode : IKvNode
             case ReadLevel.Weak:
                 return await Read(_loop.ReadWeakAsync(key), cancellationToken).ConfigureAwait(false);
             case ReadLevel.Linearizable:
-                return await Read(_loop.ReadLinearizableAsync(key), cancellationToken).ConfigureAwait(false);
+                return await Read(_loop.ReadLinearizableAsync(key, _options.RequestTimeout, cancellationToken), cancellationToken).ConfigureAwait(false);
             case ReadLevel.Strong:
                 // Through the log: once the barrier is applied here, every write before it is too.
-                await Write(_loop.ProposeAsync(KvCommand.EncodeBarrier()), cancellationToken).ConfigureAwait(false);
+                await Write(_loop.ProposeAsync(KvCommand.EncodeBarrier(), _options.RequestTimeout, cancellationToken), cancellationToken).ConfigureAwait(false);
                 return _loop.State.Get(key);
             default:
                 throw new NodeException(NodeErrorKind.BadRequest, $"unknown read level {level}");

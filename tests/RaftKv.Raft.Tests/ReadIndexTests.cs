@@ -6,6 +6,42 @@ namespace RaftKv.Raft.Tests;
 public sealed class ReadIndexTests
 {
     [Fact]
+    public void AnswersToRoundsNotYetSent_ConfirmNothing()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        var term = c["n1"].Term;
+        // Both followers "answer" a round far ahead; their real answers are then lost.
+        foreach (var from in new[] { "n2", "n3" })
+            c["n1"].Step(new Message { Type = MessageType.HeartbeatResponse, From = from, To = "n1", Term = term, Context = 1000 });
+        c.Drop = m => m.Type == MessageType.HeartbeatResponse;
+        c["n1"].ReadIndex(5);
+        c.Settle();
+        Assert.Empty(c.Nodes["n1"].ReadStates);
+    }
+
+    [Fact]
+    public void AFollowerForgetsAnAbandonedRead_AndIgnoresItsLateAnswer()
+    {
+        var c = new TestCluster(3);
+        c.Elect("n1");
+        c.Drop = m => m.Type == MessageType.ReadIndexResponse;
+        c["n2"].ReadIndex(7);
+        c.Settle();
+        var answer = c.Sent.Last(m => m.Type == MessageType.ReadIndexResponse && m.To == "n2");
+        Assert.Equal(1, c["n2"].ForwardedReadCount);
+
+        // The runtime gave up on the read: without this the id stays until the term changes.
+        c["n2"].AbandonRead(7);
+        Assert.Equal(0, c["n2"].ForwardedReadCount);
+        c.Drop = null;
+        c["n2"].Step(answer);
+        c.Settle();
+        Assert.Empty(c.Nodes["n2"].ReadStates);
+        Assert.Empty(c.Nodes["n2"].FailedReads);
+    }
+
+    [Fact]
     public void Thesis6_4_ManyReadsShareOneHeartbeatRound()
     {
         var c = new TestCluster(3);

@@ -82,6 +82,122 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public async Task A_node_that_fails_ends_the_daemon_with_a_one_line_reason_and_a_nonzero_code()
+    {
+        var run = new Run().Start(_dataDir);
+        await run.WaitServingAsync();
+
+        run.Node.Failure.SetResult("the raft loop failed: IOException: No space left on device");
+        var code = await run.Exit.WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(Daemon.NodeFailed, code);
+        var line = Assert.Single(run.Stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("the node stopped: the raft loop failed: IOException: No space left on device", line);
+        Assert.True(run.Node.Disposed);
+    }
+
+    /// <summary>The same with a real node whose WAL flush fails (as on a full disk): the daemon does not linger.</summary>
+    [Fact]
+    public async Task A_real_node_whose_disk_fails_ends_the_daemon()
+    {
+        var failDisk = false;
+        var httpAddress = $"127.0.0.1:{FreePorts.Pick()}";
+        var stderr = new StringWriter();
+        var exit = Task.Run(() => Daemon.RunAsync(["-haddr", httpAddress, "-raddr", $"127.0.0.1:{FreePorts.Pick()}", _dataDir], async (options, logs, ct) =>
+            await KvNode.StartAsync(options with
+            {
+                WalFlushForTests = sync =>
+                {
+                    if (Volatile.Read(ref failDisk)) throw new IOException("No space left on device (simulated)");
+                    sync.Flush();
+                },
+            }, logs, ct), TextWriter.Null, stderr, CancellationToken.None, new LogCapture()));
+        using var client = new HttpClient { BaseAddress = new Uri($"http://{httpAddress}") };
+        await RunningServer.WaitUntilAsync(async () =>
+        {
+            Assert.False(exit.IsCompleted, $"daemon exited: {stderr}");
+            try
+            {
+                return (await client.PostAsync("/key", new StringContent("""{"a":"1"}"""))).IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, "a first write");
+
+        Volatile.Write(ref failDisk, true);
+        var write = await client.PostAsync("/key", new StringContent("""{"b":"2"}"""));
+        Assert.False(write.IsSuccessStatusCode);
+
+        Assert.Equal(Daemon.NodeFailed, await exit.WaitAsync(TimeSpan.FromSeconds(30)));
+        var line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("No space left on device (simulated)", line);
+    }
+
+    /// <summary>A real node whose disk stalls: writes beyond the queue bound get 503 "busy" with Retry-After at once.</summary>
+    [Fact]
+    public async Task Writes_beyond_the_queue_bound_of_a_stalled_node_get_503_busy_with_Retry_After()
+    {
+        var hang = false;
+        using var gate = new ManualResetEventSlim(false);
+        using var hung = new ManualResetEventSlim(false);
+        var httpAddress = $"127.0.0.1:{FreePorts.Pick()}";
+        using var stop = new CancellationTokenSource();
+        KvNode? node = null;
+        var exit = Task.Run(() => Daemon.RunAsync(["-haddr", httpAddress, "-raddr", $"127.0.0.1:{FreePorts.Pick()}", "--request-timeout", "30s", _dataDir], async (options, logs, ct) =>
+            node = await KvNode.StartAsync(options with
+            {
+                MaxQueuedRequests = 3,
+                WalFlushForTests = sync =>
+                {
+                    if (Volatile.Read(ref hang))
+                    {
+                        hung.Set();
+                        gate.Wait(TimeSpan.FromSeconds(60));
+                    }
+                    sync.Flush();
+                },
+            }, logs, ct), TextWriter.Null, TextWriter.Null, stop.Token, new LogCapture()));
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://{httpAddress}"), Timeout = TimeSpan.FromSeconds(60) };
+            await RunningServer.WaitUntilAsync(async () =>
+            {
+                Assert.False(exit.IsCompleted, "the daemon exited");
+                try
+                {
+                    return (await client.PostAsync("/key", new StringContent("""{"a":"1"}"""))).IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "a first write");
+
+            Volatile.Write(ref hang, true);
+            // One write waits for the hung flush, three in the queue; the next finds the queue full.
+            var waiting = new List<Task<HttpResponseMessage>> { client.PostAsync("/key", new StringContent("""{"w":"first"}""")) };
+            Assert.True(await Task.Run(() => hung.Wait(TimeSpan.FromSeconds(15))), "no flush hung");
+            waiting.AddRange(Enumerable.Range(0, 3).Select(i => client.PostAsync("/key", new StringContent($$"""{"w{{i}}":"v"}"""))));
+            await RunningServer.WaitUntilAsync(() => node!.Loop.QueuedRequests == 3, "three writes to wait in the queue");
+            var busy = await client.PostAsync("/key", new StringContent("""{"over":"bound"}"""));
+            Assert.Contains("too many requests are waiting", await busy.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+            Assert.NotNull(busy.Headers.RetryAfter);
+
+            gate.Set();
+            foreach (var r in await Task.WhenAll(waiting)) Assert.True(r.IsSuccessStatusCode, $"a queued write got {r.StatusCode}");
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/key/over")).StatusCode);
+        }
+        finally
+        {
+            gate.Set();
+            await stop.CancelAsync();
+            await exit.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+    }
+
+    [Fact]
     public async Task Files_that_are_not_node_state_do_not_stop_a_first_node_bootstrapping()
     {
         // A fresh volume's lost+found, or a note left by an operator, is not a node's state.

@@ -38,6 +38,11 @@ internal sealed class FakeKvNode(string id = "fake") : IKvNode
     public int StatusCalls => Volatile.Read(ref _statusCalls);
     public bool Disposed { get; private set; }
 
+    /// <summary>Completing it makes the node report that its raft loop failed.</summary>
+    public TaskCompletionSource<string> Failure { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<string> Failed => Failure.Task;
+
     public async Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken = default)
     {
         await EnterAsync("set", leaderOnly: true, cancellationToken);

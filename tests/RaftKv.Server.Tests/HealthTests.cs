@@ -16,6 +16,19 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task Livez_is_503_once_the_node_has_failed()
+    {
+        var node = new FakeKvNode();
+        await using var server = await RunningServer.StartAsync(node);
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/livez")).StatusCode);
+
+        node.Failure.SetResult("the raft loop failed: IOException: No space left on device");
+        var failed = await server.Client.GetAsync("/livez");
+        Assert.Contains("No space left on device", await failed.AssertErrorAsync(HttpStatusCode.ServiceUnavailable));
+        Assert.NotNull(failed.Headers.RetryAfter);
+    }
+
+    [Fact]
     public async Task Readyz_is_200_only_when_ready()
     {
         var node = new FakeKvNode { Role = Role.Follower, CommitIndex = 5, AppliedIndex = 5 };

@@ -36,4 +36,14 @@ public interface IKvNode : IAsyncDisposable
 
     /// <summary>A consistent picture of this node.</summary>
     Task<NodeStatus> GetStatusAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Completes, with a one-line reason, if the node stops by itself because its raft loop failed (a bug, a failed
+    /// fsync, a full disk): it then serves nothing more, and its host should end (raftkvd exits with
+    /// <c>Daemon.NodeFailed</c> so that a supervisor restarts it). Never completes otherwise.
+    /// </summary>
+    Task<string> Failed => NeverFails.Task;
+
+    // The default for nodes that cannot fail this way.
+    private static readonly TaskCompletionSource<string> NeverFails = new();
 }

@@ -9,7 +9,7 @@ public enum NodeErrorKind
     NoLeader,
     /// <summary>The request timed out. For a write: it may or may not have been applied.</summary>
     Timeout,
-    /// <summary>Leadership changed before the write committed; it was not applied.</summary>
+    /// <summary>The write was not applied: leadership changed before it committed, or its request timed out before it was proposed.</summary>
     NotApplied,
     /// <summary>The leader is busy (too many uncommitted writes, a configuration change or transfer in progress); retry.</summary>
     Busy,

@@ -72,6 +72,16 @@ public sealed record NodeOptions
     /// </summary>
     public TransportOptions Transport { get; init; } = TransportOptions.Default;
 
+    /// <summary>
+    /// Most client requests (writes, reads above level None, status calls) that may wait for the raft loop to take
+    /// them. While the loop is stalled (a slow disk), requests beyond this are refused at once as busy (raftkvd: 503
+    /// with Retry-After) instead of piling up in memory.
+    /// </summary>
+    public int MaxQueuedRequests { get; init; } = 10_000;
+
+    /// <summary>Most bytes of write commands that may wait for the raft loop (256 MiB); beyond it writes are refused as busy, like <see cref="MaxQueuedRequests"/>.</summary>
+    public long MaxQueuedBytes { get; init; } = 256L << 20;
+
     /// <summary>Tests only: runs instead of the WAL flush on the sync thread (to make a leader's disk hang).</summary>
     internal Action<RaftKv.Storage.BackgroundSync>? WalFlushForTests { get; init; }
 

@@ -18,19 +18,47 @@ internal sealed partial class RaftLoop
     // awaits a node task may block. Embedding programs cannot be held to it, so it is off unless asked for.
     private TaskCreationOptions HotPath => _options.InlineCompletions ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously;
 
-    /// <summary>Proposes a command; the task ends with the index it was applied at (completed on the loop thread).</summary>
-    public Task<ulong> ProposeAsync(byte[] command)
+    /// <summary>A write waiting for the loop to take it. Its caller waits until <see cref="Deadline"/> or until <see cref="Cancellation"/> fires.</summary>
+    private readonly record struct QueuedProposal(byte[] Command, TaskCompletionSource<ulong> Completion, long Deadline, CancellationToken Cancellation);
+
+    /// <summary>A linearizable read waiting for the loop to take it.</summary>
+    private readonly record struct QueuedRead(string Key, TaskCompletionSource<string?> Completion, long Deadline, CancellationToken Cancellation);
+
+    /// <summary>Stopwatch timestamp <paramref name="timeout"/> from now: when a caller waiting that long gives up.</summary>
+    private static long DeadlineAfter(TimeSpan timeout) => Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+
+    /// <summary>True when the caller has given up (its deadline passed, or it cancelled): nobody waits for the answer.</summary>
+    private static bool Abandoned(long deadline, CancellationToken cancellation) =>
+        cancellation.IsCancellationRequested || Stopwatch.GetTimestamp() >= deadline;
+
+    /// <summary>
+    /// Proposes a command; the task ends with the index it was applied at (completed on the loop thread). The caller
+    /// waits at most <paramref name="timeout"/>: a proposal the loop has not taken by then (or once
+    /// <paramref name="cancellationToken"/> fires) is never proposed, so a client told "timed out" does not see its
+    /// write applied minutes later. Refused at once as busy when too many requests wait already.
+    /// </summary>
+    public Task<ulong> ProposeAsync(byte[] command, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        if (_stopping) return Task.FromException<ulong>(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
+        if (!_queueBound.TryEnter(command.Length)) return Task.FromException<ulong>(_queueBound.Full());
         var tcs = new TaskCompletionSource<ulong>(HotPath);
-        PostProposal(command, tcs);
+        PostProposal(new QueuedProposal(command, tcs, DeadlineAfter(timeout), cancellationToken));
         return tcs.Task;
     }
 
-    private void Propose(byte[] command, TaskCompletionSource<ulong> tcs)
+    private void Propose(QueuedProposal p)
     {
-        var r = _core.Propose(command);
-        if (!r.Accepted) tcs.TrySetException(Refused(r));
-        else _proposals.Add(r.Index, r.Term, new PendingWrite(tcs, r.Index));
+        _queueBound.Leave(p.Command.Length);
+        if (Abandoned(p.Deadline, p.Cancellation))
+        {
+            // Its caller has already answered its client (timed out, or gone): proposing it now would apply a write
+            // nobody waits for, after the client was told it timed out.
+            p.Completion.TrySetException(new NodeException(NodeErrorKind.NotApplied, "the request timed out (or was cancelled) before the write was proposed; it was not applied"));
+            return;
+        }
+        var r = _core.Propose(p.Command);
+        if (!r.Accepted) p.Completion.TrySetException(Refused(r));
+        else _proposals.Add(r.Index, r.Term, new PendingWrite(p.Completion, r.Index));
     }
 
     /// <summary>Proposes a membership change; the task ends once it is committed and applied here.</summary>
@@ -92,12 +120,17 @@ internal sealed partial class RaftLoop
         NetworkAddress.TryParse(a, out var ha, out _) && NetworkAddress.TryParse(b, out var hb, out _)
         && string.Equals(ha, hb, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.</summary>
-    public Task<string?> ReadLinearizableAsync(string key)
+    /// <summary>
+    /// A linearizable read through ReadIndex; a follower asks its leader for the index and serves from its own state.
+    /// As with <see cref="ProposeAsync"/>, the caller waits at most <paramref name="timeout"/>, the read is dropped
+    /// (and its read id released) once it has given up, and it is refused as busy when too many requests wait.
+    /// </summary>
+    public Task<string?> ReadLinearizableAsync(string key, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
+        if (_stopping) return Task.FromException<string?>(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
+        if (!_queueBound.TryEnter(0)) return Task.FromException<string?>(_queueBound.Full());
         var tcs = new TaskCompletionSource<string?>(HotPath);
-        _readInputs.Enqueue((key, tcs));
+        _readInputs.Enqueue(new QueuedRead(key, tcs, DeadlineAfter(timeout), cancellationToken));
         // See HoldReadsWhileARoundIsAnswered: while a leader's round is being answered, the answers wake the loop.
         Interlocked.MemoryBarrier();
         if (!_readsHeld) Wake();
@@ -106,10 +139,16 @@ internal sealed partial class RaftLoop
         return tcs.Task;
     }
 
-    private void StartRead(string key, TaskCompletionSource<string?> tcs)
+    private void StartRead(QueuedRead read)
     {
+        _queueBound.Leave(0);
+        if (Abandoned(read.Deadline, read.Cancellation))
+        {
+            read.Completion.TrySetException(new NodeException(NodeErrorKind.Timeout, "the read timed out before it started"));
+            return;
+        }
         var id = _nextReadId++;
-        _reads[id] = new PendingRead(key, tcs, Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency));
+        _reads[id] = new PendingRead(read.Key, read.Completion, read.Deadline, read.Cancellation);
         _core.ReadIndex(id);
     }
 
@@ -191,6 +230,12 @@ internal sealed partial class RaftLoop
         _transport.RefusedAsOtherCluster(id),
         _core.Config.Members.FirstOrDefault(m => NetworkAddress.IsLocalOnly(NodeAddress.Parse(m.Address).Raft))));
 
+    /// <summary>Reads this follower's core still expects its leader to answer (for tests: they must not pile up).</summary>
+    public Task<int> ForwardedReadCountAsync() => Call(() => _core.ForwardedReadCount);
+
+    /// <summary>Requests waiting for the loop to take them (for tests).</summary>
+    public int QueuedRequests => _queueBound.Requests;
+
     private void ServeReads()
     {
         for (var i = _readsWaitingForApply.Count - 1; i >= 0; i--)
@@ -202,20 +247,30 @@ internal sealed partial class RaftLoop
         }
     }
 
-    /// <summary>Forgets reads whose caller has given up (a forwarded read whose message was lost is never answered).</summary>
+    /// <summary>
+    /// Forgets reads whose caller has given up (a forwarded read whose message was lost is never answered), and tells
+    /// the core to forget their ids too: a follower would otherwise keep each one until the term changes.
+    /// </summary>
     private void ExpireReads()
     {
+        for (var i = _readsWaitingForApply.Count - 1; i >= 0; i--)
+        {
+            var read = _readsWaitingForApply[i].Read;
+            if (!Abandoned(read.Deadline, read.Cancellation)) continue;
+            _readsWaitingForApply.RemoveAt(i);
+            read.Completion.TrySetException(new NodeException(NodeErrorKind.Timeout, "the read timed out waiting for this node to apply the log"));
+        }
         if (_reads.Count == 0) return;
-        var now = Stopwatch.GetTimestamp();
         List<ulong>? expired = null;
         foreach (var (id, r) in _reads)
         {
-            if (r.Deadline < now) (expired ??= []).Add(id);
+            if (Abandoned(r.Deadline, r.Cancellation)) (expired ??= []).Add(id);
         }
         if (expired is null) return;
         foreach (var id in expired)
         {
             _reads.Remove(id, out var r);
+            _core.AbandonRead(id);
             r!.Completion.TrySetException(new NodeException(NodeErrorKind.Timeout, "the read timed out waiting for the leader"));
         }
     }

@@ -27,9 +27,11 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly KvStateMachine _state;
     private readonly ConcurrentQueue<Action> _inputs = new();
     // Proposals, kept apart so a leader can hold them while its WAL flushes (see RaftLoop.Persistence.cs).
-    private readonly ConcurrentQueue<(byte[] Command, TaskCompletionSource<ulong> Completion)> _proposalInputs = new();
+    private readonly ConcurrentQueue<QueuedProposal> _proposalInputs = new();
     // Linearizable reads, kept apart so that they need not wake the loop while a heartbeat round is answered.
-    private readonly ConcurrentQueue<(string Key, TaskCompletionSource<string?> Completion)> _readInputs = new();
+    private readonly ConcurrentQueue<QueuedRead> _readInputs = new();
+    // Bounds what waits in the two queues above (see RequestQueueBound).
+    private readonly RequestQueueBound _queueBound;
     private volatile bool _readsHeld;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private readonly Thread _thread;
@@ -43,6 +45,7 @@ internal sealed partial class RaftLoop : IDisposable
     private volatile bool _stopping;
     private int _wakeRequested;
     private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ulong _nextReadId = 1;
     private ClusterConfig _peersConfig = ClusterConfig.Empty;
     private readonly ulong _incarnation;
@@ -54,7 +57,7 @@ internal sealed partial class RaftLoop : IDisposable
     private bool _snapshotInProgress;
     private DateTime _nextSnapshotCheck;
 
-    private sealed record PendingRead(string Key, TaskCompletionSource<string?> Completion, long Deadline);
+    private sealed record PendingRead(string Key, TaskCompletionSource<string?> Completion, long Deadline, CancellationToken Cancellation);
 
     private sealed record PendingWrite(TaskCompletionSource<ulong> Completion, ulong Index);
 
@@ -64,6 +67,9 @@ internal sealed partial class RaftLoop : IDisposable
         _options = options;
         _incarnation = incarnation;
         _log = logger;
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxQueuedRequests, 1, nameof(options.MaxQueuedRequests));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxQueuedBytes, 1, nameof(options.MaxQueuedBytes));
+        _queueBound = new RequestQueueBound(options.MaxQueuedRequests, options.MaxQueuedBytes);
         _storage = storage;
         _snapshots = snapshots;
         _transport = transport;
@@ -110,6 +116,9 @@ internal sealed partial class RaftLoop : IDisposable
     /// <summary>Completes once the log's committed entries are applied after a restart: until then even a level-none read would be stale.</summary>
     public Task Recovered => _recovered.Task;
 
+    /// <summary>Completes, with a one-line reason, when the loop stops by itself after an error; never on a normal stop.</summary>
+    public Task<string> Failed => _failed.Task;
+
     public void Start() => _thread.Start();
 
     /// <summary>Queues work for the loop thread.</summary>
@@ -120,11 +129,11 @@ internal sealed partial class RaftLoop : IDisposable
         Wake();
     }
 
-    /// <summary>Queues a proposal for the loop thread.</summary>
-    private void PostProposal(byte[] command, TaskCompletionSource<ulong> completion)
+    /// <summary>Queues a proposal for the loop thread (already counted in by <see cref="_queueBound"/>).</summary>
+    private void PostProposal(QueuedProposal proposal)
     {
-        if (_stopping) throw new NodeException(NodeErrorKind.Unavailable, "the node is shutting down");
-        _proposalInputs.Enqueue((command, completion));
+        var completion = proposal.Completion;
+        _proposalInputs.Enqueue(proposal);
         // See EntrySyncsChanged: a held proposal is taken when the flush holding it completes, which wakes the loop.
         Interlocked.MemoryBarrier();
         if (!_proposalsHeld) Wake();
@@ -140,21 +149,34 @@ internal sealed partial class RaftLoop : IDisposable
         if (Interlocked.Exchange(ref _wakeRequested, 1) == 0) _wake.Set();
     }
 
-    /// <summary>Runs <paramref name="f"/> on the loop thread and returns its result.</summary>
+    /// <summary>
+    /// Runs <paramref name="f"/> on the loop thread and returns its result. Counted in the request bound like writes
+    /// and reads: status probes and weak reads must not pile up behind a stalled loop either.
+    /// </summary>
     public Task<T> Call<T>(Func<T> f)
     {
+        if (!_queueBound.TryEnter(0)) return Task.FromException<T>(_queueBound.Full());
         var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
+        try
         {
-            try
+            Post(() =>
             {
-                tcs.TrySetResult(f());
-            }
-            catch (Exception e)
-            {
-                tcs.TrySetException(e);
-            }
-        });
+                _queueBound.Leave(0);
+                try
+                {
+                    tcs.TrySetResult(f());
+                }
+                catch (Exception e)
+                {
+                    tcs.TrySetException(e);
+                }
+            });
+        }
+        catch (NodeException)
+        {
+            _queueBound.Leave(0);
+            throw;
+        }
         return tcs.Task;
     }
 
@@ -210,10 +232,10 @@ internal sealed partial class RaftLoop : IDisposable
                 }
                 while (_inputs.TryDequeue(out var input)) input();
                 // Reads are taken whenever the loop is awake; held or not only decides whether they wake it.
-                while (_readInputs.TryDequeue(out var read)) StartRead(read.Key, read.Completion);
+                while (_readInputs.TryDequeue(out var read)) StartRead(read);
                 if (!HoldProposals)
                 {
-                    while (_proposalInputs.TryDequeue(out var proposal)) Propose(proposal.Command, proposal.Completion);
+                    while (_proposalInputs.TryDequeue(out var proposal)) Propose(proposal);
                 }
                 while (_core.HasReady) HandleReady();
                 HoldReadsWhileARoundIsAnswered();
@@ -225,11 +247,15 @@ internal sealed partial class RaftLoop : IDisposable
                 _log.LogCritical(e, "raft loop failed; the node stops");
                 _stopping = true;
                 FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node stopped after an internal error: " + e.Message));
+                // Last, once nothing waits on the loop: a host that ends the process when this completes loses nothing.
+                _failed.TrySetResult($"the raft loop failed: {e.GetType().Name}: {OneLine(e.Message)}");
                 return;
             }
         }
         FailEverything(new NodeException(NodeErrorKind.Unavailable, "the node is shutting down"));
     }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     // Writes already proposed may still commit through the other nodes: their callers must hear "unknown", not "failed".
     private static NodeException WriteOutcomeUnknown(NodeException why) =>
@@ -327,6 +353,12 @@ internal sealed partial class RaftLoop : IDisposable
     public void Receive(Message m)
     {
         if (_stopping) return;
+        // The snapshot's data must be in the store before the core hears of it: installing it reads it from there.
+        if (m.Type == MessageType.InstallSnapshot && (m.Snapshot is null || _snapshots.Find(m.Snapshot.Index) is null))
+        {
+            _log.LogWarning("dropped {Message}: its snapshot is not in the snapshot store", m);
+            return;
+        }
         Post(() =>
         {
             if (_core.IsFromStaleIncarnation(m))
@@ -359,7 +391,7 @@ internal sealed partial class RaftLoop : IDisposable
                 tcs.TrySetResult(write.Index);
                 break;
             case ProposalOutcome.Superseded:
-                tcs.TrySetException(new NodeException(NodeErrorKind.NotApplied, "leadership changed; the write was not applied"));
+                tcs.TrySetException(new NodeException(NodeErrorKind.NotApplied, "leadership changed before the write committed; it was not applied"));
                 break;
             default:
                 tcs.TrySetException(new NodeException(NodeErrorKind.Timeout, "the node lost track of the write (its log was replaced by a snapshot); it may or may not have been applied"));
@@ -413,8 +445,16 @@ internal sealed partial class RaftLoop : IDisposable
         _readsWaitingForApply.Clear();
         while (_inputs.TryDequeue(out _)) { }
         // Never proposed: not applied, safe to retry.
-        while (_proposalInputs.TryDequeue(out var proposal)) proposal.Completion.TrySetException(error);
-        while (_readInputs.TryDequeue(out var read)) read.Completion.TrySetException(error);
+        while (_proposalInputs.TryDequeue(out var proposal))
+        {
+            _queueBound.Leave(proposal.Command.Length);
+            proposal.Completion.TrySetException(error);
+        }
+        while (_readInputs.TryDequeue(out var read))
+        {
+            _queueBound.Leave(0);
+            read.Completion.TrySetException(error);
+        }
     }
 
     /// <summary>True when called on the loop thread (possible after awaiting an inline completion).</summary>

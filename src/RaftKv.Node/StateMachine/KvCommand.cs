@@ -86,10 +86,11 @@ internal static class KvCommand
 
     private static string ReadString(ReadOnlySpan<byte> data, ref int pos)
     {
-        if (pos + 4 > data.Length) throw new FormatException("truncated string");
+        if (data.Length - pos < 4) throw new FormatException("truncated string");
         var n = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
         pos += 4;
-        if (n < 0 || pos + n > data.Length) throw new FormatException("truncated string");
+        // Compared as remaining bytes: pos + n overflows for a forged length near int.MaxValue.
+        if (n < 0 || n > data.Length - pos) throw new FormatException("truncated string");
         var s = Encoding.UTF8.GetString(data.Slice(pos, n));
         pos += n;
         return s;

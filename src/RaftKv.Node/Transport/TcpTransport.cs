@@ -618,6 +618,16 @@ public sealed partial class TcpTransport : IRaftTransport
                 _logger.LogWarning("Raft transport {LocalId}: dropping {Message} from {PeerId}: addressed to another node", LocalId, message, peerId);
                 continue;
             }
+            // A snapshot is announced on its own connection once its data is stored; one announced here has no data, and
+            // installing it would find nothing in the snapshot store.
+            var problem = message.Type == MessageType.InstallSnapshot
+                ? "InstallSnapshot on a message connection (snapshots come on snapshot connections)"
+                : MessageValidator.FindProblem(message);
+            if (problem is not null)
+            {
+                ReportMalformed(message, peerId, problem);
+                continue;
+            }
             try
             {
                 onMessage(message);
@@ -629,6 +639,25 @@ public sealed partial class TcpTransport : IRaftTransport
         }
         _logger.LogDebug("Raft transport {LocalId}: {PeerId} closed its connection", LocalId, peerId);
     }
+
+    /// <summary>Logs a dropped message, at most once per <see cref="MalformedLogInterval"/> (with how many were dropped meanwhile).</summary>
+    private void ReportMalformed(Message message, string peerId, string problem)
+    {
+        Interlocked.Increment(ref _malformedDropped);
+        if (!_malformedLog.TryEnter(out var held)) return;
+        _logger.LogWarning(
+            "Raft transport {LocalId}: dropped a malformed message from {PeerId}: {Problem} ({Message}); {Held} more dropped since the last such line. The sender may run a different version or be faulty",
+            LocalId, peerId, problem, message, held);
+    }
+
+    /// <summary>How often a malformed message is logged at most.</summary>
+    internal static readonly TimeSpan MalformedLogInterval = TimeSpan.FromSeconds(10);
+
+    private readonly LogThrottle _malformedLog = new(MalformedLogInterval);
+    private long _malformedDropped;
+
+    /// <summary>Messages dropped because they were malformed, since the transport started.</summary>
+    public long MalformedMessagesDropped => Interlocked.Read(ref _malformedDropped);
 
     private async Task ReceiveSnapshotAsync(Socket socket, FrameReader frames, string peerId, CancellationToken ct)
     {
@@ -653,6 +682,7 @@ public sealed partial class TcpTransport : IRaftTransport
         var message = MessageCodec.Decode(header[8..]);
         if (message.Type != MessageType.InstallSnapshot || message.Snapshot is null) throw new InvalidDataException($"snapshot connection opened with {message}");
         if (message.To != LocalId) throw new InvalidDataException($"snapshot addressed to {message.To}, not this node");
+        if (MessageValidator.FindProblem(message) is { } problem) throw new InvalidDataException($"malformed snapshot header {message}: {problem}");
 
         _logger.LogInformation("Raft transport {LocalId}: receiving snapshot {Index}@{Term} ({Length} bytes) from {PeerId}", LocalId, message.Snapshot.Index, message.Snapshot.Term, length, peerId);
         var data = new SnapshotReceiveStream(frames, length, _options.SnapshotReadTimeout, ct);

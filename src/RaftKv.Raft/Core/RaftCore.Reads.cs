@@ -7,7 +7,7 @@ public sealed partial class RaftCore
     private readonly List<ReadIndexQueue.PendingRead> _released = [];
 
     // Reads this follower forwarded to its leader and has not heard back about. A forwarded read whose message is
-    // lost stays here until leadership changes: the runtime must also time reads out.
+    // lost stays here until leadership changes, unless the runtime gives up on it first (AbandonRead).
     private readonly HashSet<ulong> _forwardedReads = [];
 
     /// <summary>
@@ -43,6 +43,20 @@ public sealed partial class RaftCore
 
     /// <summary>Number of reads the leader holds waiting for confirmation.</summary>
     public int PendingReadCount => _reads.Count;
+
+    /// <summary>Number of reads this follower forwarded to its leader and has not heard back about.</summary>
+    public int ForwardedReadCount => _forwardedReads.Count;
+
+    /// <summary>
+    /// The runtime gave up on read <paramref name="requestId"/> (its caller timed out): a follower forgets it, so that
+    /// reads whose answers were lost do not pile up until the term changes, and a late answer is ignored. (A leader's
+    /// own pending reads end with the next confirmed round or the term.)
+    /// </summary>
+    public void AbandonRead(ulong requestId)
+    {
+        EnsureNoReadyOutstanding();
+        _forwardedReads.Remove(requestId);
+    }
 
     private void LeaderRead(ulong requestId, string origin)
     {

@@ -138,6 +138,9 @@ public sealed partial class RaftCore
     {
         EnsureNoReadyOutstanding();
         if (m.To != Id) throw new ArgumentException($"message for {m.To} delivered to {Id}", nameof(m));
+        // The transport drops (and logs) malformed messages before they get here; this is the last guard, because the
+        // handlers below assume well-formed input, and an exception here would stop the node.
+        if (MessageValidator.FindProblem(m) is not null) return;
         if (IsFromStaleIncarnation(m))
         {
             // Before its term is looked at: a server that lost its data must not even disturb the cluster's term.

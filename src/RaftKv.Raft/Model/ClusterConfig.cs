@@ -227,6 +227,7 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         if (pos + 4 > data.Length) throw new FormatException("configuration truncated");
         var n = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
         pos += 4;
+        // Compared as remaining bytes: pos + n overflows for a forged length near int.MaxValue.
         if (n < 0 || n > data.Length - pos) throw new FormatException("configuration truncated");
         var s = Encoding.UTF8.GetString(data.Slice(pos, n));
         pos += n;

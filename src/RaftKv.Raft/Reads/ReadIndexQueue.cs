@@ -60,7 +60,9 @@ internal sealed class ReadIndexQueue
     /// <summary>Records that <paramref name="from"/> answered round <paramref name="round"/> (and so every earlier one).</summary>
     public void Ack(string from, ulong round)
     {
-        if (round == 0) return;
+        // A round not sent yet cannot have been answered: a peer echoing one (a bug, a forged message) must not confirm
+        // future reads in advance.
+        if (round == 0 || round > Round) return;
         if (!_acks.TryGetValue(from, out var prev) || prev < round) _acks[from] = round;
     }
 

@@ -18,6 +18,9 @@ public static class Daemon
     /// <summary>Exit code when the node or the HTTP listener cannot start.</summary>
     public const int StartFailure = 1;
 
+    /// <summary>Exit code when the running node stopped by itself (its raft loop failed): a supervisor should restart it.</summary>
+    public const int NodeFailed = 3;
+
     /// <summary>Runs until <paramref name="cancellationToken"/> fires or the process is told to stop.</summary>
     /// <param name="args">Command-line arguments.</param>
     /// <param name="nodeFactory">Starts the node (<see cref="KvNodeFactory.StartAsync"/> in production).</param>
@@ -171,14 +174,21 @@ public static class Daemon
                 }
             }
 
-            try
+            // A node whose raft loop failed serves nothing more: end the process (non-zero) rather than linger, so
+            // that a supervisor restarts it. /livez answers 503 from the failure until the process is gone.
+            var stopped = Task.Delay(Timeout.Infinite, shutdown.Token);
+            var failed = node.Failed;
+            string? failure = await Task.WhenAny(stopped, failed) == failed ? await failed : null;
+            if (failure is not null)
             {
-                await Task.Delay(Timeout.Infinite, shutdown.Token);
+                await stderr.WriteLineAsync($"raftkvd: the node stopped: {failure}; exiting with status {NodeFailed} so that a supervisor restarts it");
+                await stderr.FlushAsync(CancellationToken.None);
+                await shutdown.CancelAsync();
             }
-            catch (OperationCanceledException)
+            else
             {
+                logger.LogWarning("Shutting down");
             }
-            logger.LogWarning("Shutting down");
             try
             {
                 await joining;
@@ -186,9 +196,11 @@ public static class Daemon
             catch (OperationCanceledException)
             {
             }
-            // Let in-flight requests finish (bounded), then the node goes when ownedNode leaves scope.
-            using var drain = new CancellationTokenSource(options.RequestTimeout + TimeSpan.FromSeconds(1));
+            // Let in-flight requests finish (bounded), then the node goes when ownedNode leaves scope. A failed node has
+            // already failed every request it held.
+            using var drain = new CancellationTokenSource(failure is null ? options.RequestTimeout + TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(1));
             await app.StopAsync(drain.Token);
+            if (failure is not null) return NodeFailed;
         }
         return 0;
 

@@ -23,7 +23,7 @@ internal enum Operation
 /// Maps every <see cref="NodeException"/> kind to a status and a JSON body that says what happened and what to do.
 /// <list type="table">
 /// <item><term>NotLeader, NoLeader, Busy, Unavailable</term><description>503 + Retry-After (transient: retry)</description></item>
-/// <item><term>NotApplied</term><description>503 + Retry-After: the write was NOT applied (leadership changed first), so retrying is safe;
+/// <item><term>NotApplied</term><description>503 + Retry-After: the write was NOT applied (leadership changed first, or its request timed out before it was proposed), so retrying is safe;
 /// 503 rather than 409 because nothing about the request is wrong and the same request will succeed later.</description></item>
 /// <item><term>Timeout</term><description>504; for writes the body says the write may or may not have been applied.</description></item>
 /// <item><term>BadRequest</term><description>400</description></item>
@@ -47,7 +47,7 @@ internal static class ErrorMapping
         NodeErrorKind.NoLeader => NoLeader(e.Message, options).WithHeader(NotLeaderHeader, "true"),
         NodeErrorKind.Timeout => Timeout(operation, e.Message),
         NodeErrorKind.NotApplied => HttpReply.Error(503,
-                $"not applied: {e.Message}; leadership changed before the write committed, so it was not applied and is safe to retry",
+                $"not applied: {e.Message}; it is safe to retry",
                 w => WriteLeader(w, e))
             .WithRetryAfter(options.RetryAfterSeconds),
         NodeErrorKind.Busy => HttpReply.Error(503, $"busy: {e.Message}; retry shortly").WithRetryAfter(options.RetryAfterSeconds),

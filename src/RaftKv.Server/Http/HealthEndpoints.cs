@@ -4,8 +4,9 @@ using RaftKv.Server.Json;
 namespace RaftKv.Server.Http;
 
 /// <summary>
-/// Probes for orchestrators. <c>/livez</c>: the process serves HTTP (never asks the node, so a slow node is not restarted
-/// for being slow). <c>/readyz</c>: the node is a member, knows a leader, and has applied at least what the leader had
+/// Probes for orchestrators. <c>/livez</c>: the process serves HTTP and its node has not failed (never asks the node,
+/// so a slow node is not restarted for being slow; a node whose raft loop died answers 503 until raftkvd exits).
+/// <c>/readyz</c>: the node is a member, knows a leader, and has applied at least what the leader had
 /// committed when the node started (and all it knows committed), so reads at any level work.
 /// </summary>
 internal static class HealthEndpoints
@@ -13,13 +14,24 @@ internal static class HealthEndpoints
     /// <summary>Maps the endpoints.</summary>
     public static void Map(IEndpointRouteBuilder routes, ServerContext server)
     {
-        routes.MapGet("/livez", static context =>
-            HttpReply.Json(StatusCodes.Status200OK, static w =>
+        routes.MapGet("/livez", context =>
+        {
+            var failed = server.Node.Failed;
+            if (failed.IsCompletedSuccessfully)
+            {
+                // raftkvd exits once its node has failed; a probe that comes before the exit hears it here.
+                return HttpReply.Error(StatusCodes.Status503ServiceUnavailable, $"not live: the node stopped ({failed.Result}); restart the process", w =>
+                {
+                    w.WriteString("status"u8, "failed");
+                }).WithRetryAfter(server.Options.RetryAfterSeconds).WriteAsync(context.Response);
+            }
+            return HttpReply.Json(StatusCodes.Status200OK, static w =>
             {
                 w.WriteStartObject();
                 w.WriteString("status"u8, "ok");
                 w.WriteEndObject();
-            }).WriteAsync(context.Response));
+            }).WriteAsync(context.Response);
+        });
         routes.MapGet("/readyz", context => ReadyAsync(context, server));
     }
 

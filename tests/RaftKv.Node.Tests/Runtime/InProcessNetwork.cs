@@ -17,6 +17,9 @@ internal sealed class InProcessNetwork
     /// <summary>Links cut by the test (both directions listed separately), by raft address.</summary>
     public ConcurrentDictionary<(string From, string To), bool> Cut { get; } = new();
 
+    /// <summary>Messages for which this returns true are lost on the way (the sender thinks they left).</summary>
+    public Func<Message, bool>? Drop { get; set; }
+
     public IRaftTransport Transport(string raftAddress) => new Endpoint(this, raftAddress);
 
     /// <summary>How long each snapshot transfer takes before its data reaches the receiver (a big or slow one).</summary>
@@ -82,6 +85,7 @@ internal sealed class InProcessNetwork
                 return false;
             }
             peer._learned[message.From] = address;
+            if (network.Drop?.Invoke(message) == true) return true;
             return peer._inbox.Writer.TryWrite(message.WithFromIncarnation(_incarnation));
         }
 

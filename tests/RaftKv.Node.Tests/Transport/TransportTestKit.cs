@@ -48,6 +48,31 @@ internal static class TransportTestKit
         };
     }
 
+    /// <summary>
+    /// <paramref name="m"/> made into a message a correct peer could send (so the receiving transport's
+    /// <see cref="MessageValidator"/> lets it through): entries only on Append, numbered from Index + 1, of the
+    /// previous entry's term, configurations that decode.
+    /// </summary>
+    public static Message WellFormed(Message m)
+    {
+        var entries = Array.Empty<Entry>();
+        var index = Math.Min(m.Index, ulong.MaxValue - 64);
+        var logTerm = index == 0 ? 0 : Math.Min(m.LogTerm, m.Term);
+        if (m.Type == MessageType.Append)
+        {
+            var config = new ClusterConfig([new Member("n1", "10.0.0.1:7001", true)]).Encode();
+            entries = m.Entries.ToArray().Select((e, i) =>
+                new Entry(index + 1 + (ulong)i, logTerm, e.Type, e.Type == EntryType.Configuration ? config : e.Data)).ToArray();
+        }
+        var wellFormed = new Message
+        {
+            Type = m.Type, From = m.From, To = m.To, Term = m.Term, LogTerm = logTerm, Index = index, Commit = m.Commit,
+            Reject = m.Reject, RejectHint = m.RejectHint, Context = m.Context, Transfer = m.Transfer, Snapshot = m.Snapshot, Entries = entries,
+        };
+        Assert.Null(MessageValidator.FindProblem(wellFormed));
+        return wellFormed;
+    }
+
     /// <summary>Values of every magnitude, 0 and ulong.MaxValue included, so each varint length is exercised.</summary>
     public static ulong RandomUlong(Random rng) => rng.Next(8) switch
     {
