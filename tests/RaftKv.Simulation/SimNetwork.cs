@@ -1,8 +1,12 @@
 using RaftKv.Raft;
 namespace RaftKv.Simulation;
 
-/// <summary>A message in flight, with the snapshot bytes that travel beside an InstallSnapshot.</summary>
-public sealed record Envelope(Message Message, byte[]? SnapshotData);
+/// <summary>
+/// A message in flight, with the snapshot bytes that travel beside an InstallSnapshot and the incarnation of the
+/// process that sent it (what the real transport's connection announced in its handshake: a message a node sent
+/// before it lost its data still arrives as its previous incarnation's).
+/// </summary>
+public sealed record Envelope(Message Message, byte[]? SnapshotData, ulong FromIncarnation);
 
 /// <summary>
 /// The simulated network: random delay (and so reordering), now and then a very long one, loss, duplication, and
