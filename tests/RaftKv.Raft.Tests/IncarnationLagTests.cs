@@ -3,7 +3,7 @@ using RaftKv.Raft.Tests.Harness;
 namespace RaftKv.Raft.Tests;
 
 /// <summary>
-/// What the wipe schedules of the simulator found (seeds 13, 33, 112 of ReplayWipeSeed): a node whose log is behind
+/// What the wipe schedules of the simulator found (seeds 33, 87, 112 of ReplayWipeSeed): a node whose log is behind
 /// still names a member's previous incarnation, and must still follow that member's new incarnation once the cluster
 /// replaced and promoted it. Skipped while the core drops every message from an incarnation its configuration does
 /// not name (see <see cref="SimulationTests.KnownCoreBug"/>); it passes once only answers are checked.

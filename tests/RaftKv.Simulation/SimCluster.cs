@@ -222,18 +222,21 @@ public sealed class SimCluster
 
     /// <summary>
     /// Wipes a random node, if the cluster can afford it: Raft survives losing the data of a minority of voters, not
-    /// of a majority. So there is a leader to replace the node, no membership change in progress, no other wiped node
-    /// still on its way back, and a voter is wiped only from three voters or more in every configuration any node
-    /// holds (a stale leader's may be older than the one a majority is about to commit).
+    /// of a majority. So there is a leader to replace the node, no membership change in progress, every member holds
+    /// the leader's configuration (one still holding another, or a stale leader, could elect a leader under it and
+    /// count the wiped node as a voter the simulator did not replace), no other wiped node still on its way back, and
+    /// a voter is wiped only from three voters or more in every configuration any node holds.
     /// </summary>
     private void TryWipe()
     {
         if (_rejoins.Count > 0) return;
         var leader = SomeLeader();
         if (leader is null || leader.Core!.ConfigChangePending) return;
+        var config = leader.Core.Config;
+        if (_nodes.Where(n => config.Find(n.Id) is not null).Any(n => !NewestConfig(n).Equals(config))) return;
         var victim = _nodes[_rng.Next(_nodes.Count)];
         if (_nodes.Select(NewestConfig).Any(c => c.IsVoter(victim.Id) && c.Voters.Length < 3)) return;
-        var member = leader.Core.Config.Find(victim.Id);
+        var member = config.Find(victim.Id);
         Wipe(victim);
         // A node outside the configuration has nothing to get back; random membership changes may add it later.
         if (member is not null) _rejoins.Add(new Rejoin(victim.Id, victim.Incarnation, member.IsVoter, _now));
