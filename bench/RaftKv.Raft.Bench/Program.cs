@@ -13,6 +13,6 @@ return cmd switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: RaftKv.Raft.Bench core [--seconds N] [--batch N] [--size BYTES]");
-    Console.Error.WriteLine("       RaftKv.Raft.Bench soak [--seeds N] [--start S]");
+    Console.Error.WriteLine("       RaftKv.Raft.Bench soak [--seeds N] [--start S] [--wipes]");
     return 2;
 }

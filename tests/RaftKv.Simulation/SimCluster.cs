@@ -6,7 +6,8 @@ namespace RaftKv.Simulation;
 /// <summary>What a finished schedule did, for reports and for tests that want to see the faults really happened.</summary>
 public sealed record SimStats(
     int Seed, long Elections, long WritesAcked, long WritesSuperseded, long WritesUnknown, long ReadsServed, long ReadsFailed,
-    long Crashes, long Partitions, long SnapshotsInstalled, long ConfigChanges, long Transfers, long LivenessUnits);
+    long Crashes, long Partitions, long SnapshotsInstalled, long ConfigChanges, long Transfers, long LivenessUnits,
+    long Wipes = 0, long Rejoins = 0, long RejoinRefusals = 0, long StaleIncarnationDrops = 0);
 
 /// <summary>
 /// A whole cluster in one thread, driven by one seed: nodes, network, faults and clients. After every step it
@@ -22,6 +23,7 @@ public sealed class SimCluster
     private readonly Dictionary<string, SimNode> _byId = [];
     private readonly Func<string, IRaftLogStorage> _openDisk;
     private readonly Action<string>? _crashDisk;
+    private readonly Action<string>? _wipeDisk;
     // Async mode (RaftOptions.AsyncStorageSync) models durability itself, so it needs the in-memory disk.
     private readonly bool _async;
 
@@ -46,10 +48,20 @@ public sealed class SimCluster
 
     // Outcomes of InstallSnapshot messages, for the sender's core (ReportSnapshots mode), told at the next step.
     private readonly List<(RaftCore Sender, string To, bool Arrived)> _snapshotOutcomes = [];
+    // Wiped nodes on their way back in (at most one at a time: see TryWipe).
+    private readonly List<Rejoin> _rejoins = [];
+    private long _wipes, _rejoined, _rejoinRefusals, _staleDrops;
 
     private long _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions, _snapshots, _configChanges, _transfers;
 
-    public SimCluster(int seed, SimOptions? options = null, Func<string, IRaftLogStorage>? openDisk = null, Action<string>? crashDisk = null)
+    /// <param name="seed">Everything random comes from it.</param>
+    /// <param name="options">The schedule (default: <see cref="SimOptions.ForSeed"/>).</param>
+    /// <param name="openDisk">Opens a node's storage (default: in memory).</param>
+    /// <param name="crashDisk">Drops what a crash loses from a node's storage (with <paramref name="openDisk"/>).</param>
+    /// <param name="wipeDisk">Deletes a node's storage, so that <paramref name="openDisk"/> opens an empty one (needed with
+    /// <paramref name="openDisk"/> when the schedule wipes nodes).</param>
+    public SimCluster(int seed, SimOptions? options = null, Func<string, IRaftLogStorage>? openDisk = null, Action<string>? crashDisk = null,
+        Action<string>? wipeDisk = null)
     {
         _seed = seed;
         _o = options ?? SimOptions.ForSeed(seed);
@@ -58,17 +70,21 @@ public sealed class SimCluster
         if (_o.ReportSnapshots) _net.Lost = e => NoteSnapshotOutcome(e, arrived: false);
         _openDisk = openDisk ?? (_ => new MemoryStorage());
         _crashDisk = crashDisk;
+        _wipeDisk = wipeDisk;
+        if (_o.WipeRate > 0 && openDisk is not null && wipeDisk is null)
+            throw new ArgumentException("a schedule with wipes on given storage needs a wipeDisk hook", nameof(wipeDisk));
         _async = _o.AsyncStorageSync && crashDisk is null && openDisk is null;
         var voters = new List<Member>();
         for (var i = 0; i < _o.Nodes; i++)
         {
             var id = "n" + i;
-            var node = new SimNode(id, _openDisk(id)) { TickOffset = _rng.Next(_o.TickUnits) };
+            var node = new SimNode(id, _openDisk(id)) { TickOffset = _rng.Next(_o.TickUnits), Incarnation = IncarnationOf(i, 1) };
             _nodes.Add(node);
             _byId[id] = node;
-            if (i < _o.InitialVoters) voters.Add(new Member(id, "addr-" + id, true));
+            if (i < _o.InitialVoters) voters.Add(new Member(id, "addr-" + id, true, node.Incarnation));
         }
-        var config = new ClusterConfig(voters);
+        // The founding configuration records the cluster's identity and each founder's incarnation, as raftkvd's does.
+        var config = new ClusterConfig(voters, "sim-cluster-" + seed);
         foreach (var n in _nodes.Take(_o.InitialVoters))
         {
             RaftCore.Bootstrap(n.Disk, config);
@@ -83,6 +99,10 @@ public sealed class SimCluster
     }
 
     public IReadOnlyList<SimNode> Nodes => _nodes;
+
+    // Distinct for every node and life, drawn without the schedule's generator so that seeds without wipes keep their
+    // schedules: node index in the high half, life in the low half (never 0).
+    private static ulong IncarnationOf(int nodeIndex, int life) => ((ulong)(nodeIndex + 1) << 32) | (uint)life;
 
     /// <summary>Runs the schedule: faults, then recovery. Throws <see cref="SimulationViolation"/> on any broken invariant.</summary>
     public SimStats Run()
@@ -101,6 +121,7 @@ public sealed class SimCluster
                 ClientActions(allowMembershipChanges: true);
             }
             RestartDue();
+            DriveRejoins();
             CompleteDueSyncs();
             ProcessReadies();
             CheckInvariants();
@@ -112,10 +133,14 @@ public sealed class SimCluster
         }
         if (livenessAt < 0) Fail("liveness: " + LivenessReport());
         return new SimStats(_seed, _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions,
-            _snapshots, _configChanges, _transfers, livenessAt);
+            _snapshots, _configChanges, _transfers, livenessAt, _wipes, _rejoined, _rejoinRefusals,
+            _staleDrops + _nodes.Where(n => n.Alive).Sum(n => n.Core!.StaleIncarnationDrops));
     }
 
-    private void Fail(string message) => throw new SimulationViolation(_seed, _now, message);
+    private void Fail(string message) => throw new SimulationViolation(_seed, _now, message, ReplayTest);
+
+    // The test that replays this kind of schedule from its seed.
+    private string ReplayTest => _o.WipeRate == 0 ? "ReplaySeed" : _o.StampIncarnations ? "ReplayWipeSeed" : "WipeSchedules_FindAWipedVoter";
 
     // ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -136,6 +161,7 @@ public sealed class SimCluster
             Applied = snapshot.Index,
             AsyncStorageSync = _async,
             SnapshotOutcomesReported = _o.ReportSnapshots,
+            Incarnation = n.Incarnation,
         }, n.Disk);
         n.LastCommitSeen = n.Core.CommitIndex;
         n.LastAppliedSeen = n.Applied;
@@ -146,6 +172,7 @@ public sealed class SimCluster
     {
         if (!n.Alive) return;
         _crashes++;
+        _staleDrops += n.Core!.StaleIncarnationDrops;
         n.Core = null;
         n.Kv.Clear();
         n.Proposals.Clear((op, _) => _unknown++);
@@ -195,6 +222,144 @@ public sealed class SimCluster
         }
     }
 
+    // ---- lost storage ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Wipes a random node, if the cluster can afford it: Raft survives losing the data of a minority of voters, not
+    /// of a majority. So there is a leader to replace the node, no membership change in progress, every member holds
+    /// the leader's configuration (one still holding another, or a stale leader, could elect a leader under it and
+    /// count the wiped node as a voter the simulator did not replace), no other wiped node still on its way back, and
+    /// a voter is wiped only from three voters or more in every configuration any node holds.
+    /// </summary>
+    private void TryWipe()
+    {
+        if (_rejoins.Count > 0) return;
+        var leader = SomeLeader();
+        if (leader is null || leader.Core!.ConfigChangePending) return;
+        var config = leader.Core.Config;
+        if (_nodes.Where(n => config.Find(n.Id) is not null).Any(n => !NewestConfig(n).Equals(config))) return;
+        var victim = _nodes[_rng.Next(_nodes.Count)];
+        if (_nodes.Select(NewestConfig).Any(c => c.IsVoter(victim.Id) && c.Voters.Length < 3)) return;
+        var member = config.Find(victim.Id);
+        Wipe(victim);
+        // A node outside the configuration has nothing to get back; random membership changes may add it later.
+        if (member is not null) _rejoins.Add(new Rejoin(victim.Id, victim.Incarnation, member.IsVoter, _now));
+    }
+
+    /// <summary>The newest configuration a node holds: its core's when it is up, else the newest one on its disk.</summary>
+    private static ClusterConfig NewestConfig(SimNode n)
+    {
+        if (n.Alive) return n.Core!.Config;
+        var config = n.Disk.Snapshot.Config;
+        var buffer = new List<Entry>();
+        var from = Math.Max(n.Disk.FirstIndex, n.Disk.Snapshot.Index + 1);
+        while (from <= n.Disk.LastIndex)
+        {
+            buffer.Clear();
+            n.Disk.GetEntries(from, n.Disk.LastIndex + 1, long.MaxValue, buffer);
+            foreach (var e in buffer)
+            {
+                if (e.Type == EntryType.Configuration) config = ClusterConfig.Decode(e.Data.Span);
+            }
+            from += (ulong)buffer.Count;
+        }
+        return config;
+    }
+
+    /// <summary>
+    /// The node crashes and its storage is gone: it comes back empty, as a new incarnation (raftkvd draws one whenever
+    /// it creates its WAL), with none of what it acknowledged. Its watermarks go too: the durable commit it had is not
+    /// on any disk any more.
+    /// </summary>
+    private void Wipe(SimNode n)
+    {
+        _wipes++;
+        Crash(n);
+        n.PendingSyncs.Clear();
+        n.IncomingSnapshots.Clear();
+        if (_wipeDisk is not null)
+        {
+            _wipeDisk(n.Id);
+            n.Disk = _openDisk(n.Id);
+        }
+        else
+        {
+            n.Disk = new MemoryStorage();
+        }
+        if (n.Disk.LastIndex != 0 || !n.Disk.HardState.IsEmpty || !n.Disk.Snapshot.IsEmpty) Fail($"{n.Id}'s storage is not empty after a wipe");
+        if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
+        n.SyncedHardState = n.Disk.HardState;
+        n.SnapshotData = [];
+        n.ConfigEntryIndexes.Clear();
+        n.Applied = 0;
+        n.DurableCommit = 0;
+        n.LastCommitSeen = 0;
+        n.LastAppliedSeen = 0;
+        n.Lives++;
+        n.Incarnation = IncarnationOf(_nodes.IndexOf(n), n.Lives);
+    }
+
+    /// <summary>
+    /// Plays raftkvd's join handler for each wiped node that is up, once per tick: replace the previous incarnation by
+    /// the new one as a non-voter, wait until the leader's match index for it reaches the leader's commit index at the
+    /// start of the wait, then promote it. Every step is read off the current leader's configuration and retried on
+    /// refusal; the next change waits until the previous one is committed.
+    /// </summary>
+    private void DriveRejoins()
+    {
+        for (var i = _rejoins.Count - 1; i >= 0; i--)
+        {
+            var j = _rejoins[i];
+            var node = _byId[j.Id];
+            if (!node.Alive || (_now + node.TickOffset) % _o.TickUnits != 0) continue;
+            var l = SomeLeader();
+            if (l is null || l.Core!.ConfigChangePending) continue;
+            var core = l.Core;
+            var member = core.Config.Find(j.Id);
+            if (member is null)
+            {
+                // Taken out of the cluster meanwhile: nothing to get back.
+                _rejoins.RemoveAt(i);
+                continue;
+            }
+            if (member.Incarnation != j.Incarnation)
+            {
+                j.Stage = RejoinStage.Replace;
+                Propose(j, core, new ConfigChange(ConfigChangeType.AddNonVoter, j.Id, member.Address, j.Incarnation));
+                continue;
+            }
+            if (!j.AsVoter || member.IsVoter)
+            {
+                _rejoined++;
+                _rejoins.RemoveAt(i);
+                continue;
+            }
+            if (j.Stage != RejoinStage.CatchUp || j.TargetLeader != l.Id || j.TargetTerm != core.Term)
+            {
+                // A new wait (raftkvd's join is repeated when leadership moves): the target is this leader's commit index now.
+                j.Stage = RejoinStage.CatchUp;
+                j.Target = core.CommitIndex;
+                j.TargetLeader = l.Id;
+                j.TargetTerm = core.Term;
+            }
+            if (core.ReplicationStatus.TryGetValue(j.Id, out var progress) && progress.Match >= j.Target)
+                Propose(j, core, new ConfigChange(ConfigChangeType.AddVoter, j.Id, member.Address, j.Incarnation));
+        }
+    }
+
+    private void Propose(Rejoin j, RaftCore leader, ConfigChange change)
+    {
+        var r = leader.ProposeConfigChange(change);
+        if (r.Accepted)
+        {
+            _configChanges++;
+            return;
+        }
+        if (r.Refusal == Refusal.InvalidConfigChange) Fail($"{leader.Id} refused {change} for {j}: {r.Message}");
+        j.Refusals++;
+        _rejoinRefusals++;
+    }
+
     // ---- the world moving ----------------------------------------------------------------------------------
 
     private void DeliverMessages()
@@ -210,7 +375,8 @@ public sealed class SimCluster
             }
             if (e.Message.Type == MessageType.InstallSnapshot) n.IncomingSnapshots[e.Message.Snapshot!.Index] = e.SnapshotData!;
             NoteSnapshotOutcome(e, arrived: true);
-            n.Core!.Step(e.Message);
+            // As the transport does from the connection's handshake: the receiver learns which incarnation sent it.
+            n.Core!.Step(_o.StampIncarnations ? e.Message.WithFromIncarnation(e.FromIncarnation) : e.Message);
         }
     }
 
@@ -269,6 +435,8 @@ public sealed class SimCluster
             var victim = _nodes[_rng.Next(_nodes.Count)];
             Crash(victim);
         }
+        // Drawn only when wipes are on, so that schedules without them stay as they were.
+        if (_o.WipeRate > 0 && _rng.NextDouble() < _o.WipeRate) TryWipe();
     }
 
     private SimNode? RandomAlive()
@@ -288,7 +456,9 @@ public sealed class SimCluster
         if (_rng.NextDouble() < _o.WriteRate) ClientWrite();
         if (_rng.NextDouble() < _o.ReadRate) ClientRead();
         if (!allowMembershipChanges) return;
-        if (_rng.NextDouble() < _o.ConfigChangeRate) ClientConfigChange();
+        // No other membership change while a wiped node is being replaced, as a careful operator would: removing a
+        // healthy voter meanwhile could leave a quorum that needs the voter whose data is gone.
+        if (_rng.NextDouble() < _o.ConfigChangeRate && _rejoins.Count == 0) ClientConfigChange();
         if (_rng.NextDouble() < _o.TransferRate)
         {
             var l = SomeLeader();
@@ -344,7 +514,7 @@ public sealed class SimCluster
         if (pick == 0 && outside.Count > 0)
         {
             var n = outside[_rng.Next(outside.Count)];
-            change = new ConfigChange(_rng.NextDouble() < 0.5 ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, n.Id, "addr-" + n.Id);
+            change = new ConfigChange(_rng.NextDouble() < 0.5 ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, n.Id, "addr-" + n.Id, n.Incarnation);
         }
         else if (pick == 1 && nonVoters.Count > 0)
         {
@@ -427,7 +597,7 @@ public sealed class SimCluster
             if (m.Snapshot!.Index != n.Disk.Snapshot.Index) Fail($"{n.Id} sends snapshot {m.Snapshot.Index} but holds {n.Disk.Snapshot.Index}");
             data = n.SnapshotData;
         }
-        _net.Send(_now, new Envelope(m, data, data is null ? null : n.Core));
+        _net.Send(_now, new Envelope(m, data, n.Incarnation, data is null ? null : n.Core));
     }
 
     private void HandleReady(SimNode n)
@@ -710,16 +880,37 @@ public sealed class SimCluster
             _finalWrite = new WriteOp(_nextOpId++, "final", "f" + _nextOpId, _now);
             ClientWrite(_finalWrite, l);
         }
-        if (!_finalWriteAcked) return false;
+        if (!_finalWriteAcked || _rejoins.Count > 0) return false;
         foreach (var m in c.Config.Members)
         {
             var n = _byId[m.Id];
             if (!n.Alive || n.Proposals.Count > 0) return false;
         }
+        CheckFinalState(l);
         return true;
     }
 
+    /// <summary>
+    /// Once recovered, every acknowledged write is in the leader's state machine, and every live node's state machine
+    /// is exactly the committed history up to its applied index (a node that lost its storage rebuilt it).
+    /// </summary>
+    private void CheckFinalState(SimNode leader)
+    {
+        if (leader.Applied < _maxAckedIndex) Fail($"leader {leader.Id} applied {leader.Applied}, below acknowledged write index {_maxAckedIndex}");
+        foreach (var n in _nodes.Where(n => n.Alive))
+        {
+            foreach (var key in _history.Keys)
+            {
+                n.Kv.TryGetValue(key, out var got);
+                var expected = ExpectedValue(key, n.Applied);
+                if (got != expected) Fail($"{n.Id} (life {n.Lives}) holds {key}={got} at applied {n.Applied}, the committed history says {expected}");
+            }
+            if (n.Kv.Count > _history.Count) Fail($"{n.Id} holds keys that were never committed");
+        }
+    }
+
     private string LivenessReport() => string.Join("; ", _nodes.Select(n => n.Alive
-        ? $"{n.Id} {n.Core!.Role} t{n.Core.Term} leader={n.Core.Leader} commit={n.Core.CommitIndex} last={n.Core.LastIndex} applied={n.Applied} pending={n.Proposals.Count} config={n.Core.Config}"
-        : $"{n.Id} down")) + $"; final write acked={_finalWriteAcked}";
+        ? $"{n.Id} {n.Core!.Role} t{n.Core.Term} leader={n.Core.Leader} commit={n.Core.CommitIndex} last={n.Core.LastIndex} applied={n.Applied} pending={n.Proposals.Count} config={n.Core.Config}" +
+          (n.Lives > 1 || n.Core.StaleIncarnationDrops > 0 ? $" life={n.Lives} staleDrops={n.Core.StaleIncarnationDrops}" : "")
+        : $"{n.Id} down")) + $"; final write acked={_finalWriteAcked}" + string.Concat(_rejoins.Select(j => "; " + j));
 }

@@ -2,10 +2,11 @@ using RaftKv.Raft;
 namespace RaftKv.Simulation;
 
 /// <summary>
-/// A message in flight, with the snapshot bytes that travel beside an InstallSnapshot and the core that sent it (to
-/// report the transfer's outcome to).
+/// A message in flight, with the snapshot bytes that travel beside an InstallSnapshot, the incarnation of the process
+/// that sent it (what the real transport's connection announced in its handshake: a message a node sent before it lost
+/// its data still arrives as its previous incarnation's), and the core that sent it (to report a transfer's outcome to).
 /// </summary>
-public sealed record Envelope(Message Message, byte[]? SnapshotData, RaftCore? Sender = null);
+public sealed record Envelope(Message Message, byte[]? SnapshotData, ulong FromIncarnation, RaftCore? Sender = null);
 
 /// <summary>
 /// The simulated network: random delay (and so reordering), now and then a very long one, loss, duplication, and

@@ -28,6 +28,15 @@ public sealed class SimNode(string id, IRaftLogStorage disk)
 {
     public string Id { get; } = id;
 
+    /// <summary>
+    /// Which life of this server is running: drawn when its storage is created (at founding and after each wipe), as
+    /// raftkvd does; see <see cref="Member.Incarnation"/>.
+    /// </summary>
+    public ulong Incarnation { get; set; }
+
+    /// <summary>How many times its storage was created (1 + wipes).</summary>
+    public int Lives { get; set; } = 1;
+
     /// <summary>Durable: survives crashes. Written only when a Ready is persisted.</summary>
     public IRaftLogStorage Disk { get; set; } = disk;
 
@@ -64,7 +73,8 @@ public sealed class SimNode(string id, IRaftLogStorage disk)
     /// <summary>Indexes of configuration entries in the durable log (kept by the simulator, independently of the core).</summary>
     public SortedSet<ulong> ConfigEntryIndexes { get; } = [];
 
-    // Monotonicity watermarks: within one life for volatile indexes, across lives for the durable commit.
+    // Monotonicity watermarks: within one life for volatile indexes, across restarts for the durable commit (a wipe
+    // resets them all: that storage is gone).
     public ulong LastCommitSeen { get; set; }
     public ulong LastAppliedSeen { get; set; }
     public ulong DurableCommit { get; set; }

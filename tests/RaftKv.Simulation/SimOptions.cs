@@ -57,6 +57,19 @@ public sealed record SimOptions
     /// </summary>
     public bool ReportSnapshots { get; init; }
 
+    /// <summary>
+    /// Chance per time unit that a node loses its storage (a wiped data directory): it crashes and comes back empty as a
+    /// new incarnation, then rejoins as raftkvd does. 0 (never) in <see cref="ForSeed"/>; see <see cref="ForWipeSeed"/>.
+    /// </summary>
+    public double WipeRate { get; init; }
+
+    /// <summary>
+    /// Whether the network tells the receiver which incarnation sent each message, as raftkvd's transport does from its
+    /// handshake. Off, the cores cannot tell a node that lost its data from the member it was: the fault the
+    /// incarnation checks exist for, which the wipe schedules must then find (a test shows they do).
+    /// </summary>
+    public bool StampIncarnations { get; init; } = true;
+
     /// <summary>A varied schedule: fault rates and sizes differ from seed to seed so that many regimes are covered.</summary>
     public static SimOptions ForSeed(int seed)
     {
@@ -86,6 +99,25 @@ public sealed record SimOptions
             QuickRestartRate = r.NextDouble() * 0.5,
             SlowMessageRate = r.NextDouble() < 0.5 ? r.NextDouble() * 0.05 : 0,
             ReportSnapshots = r.NextDouble() < 0.5,
+        };
+    }
+
+    /// <summary>
+    /// <see cref="ForSeed"/>'s schedule with wipes on, and at least three founding voters, so that losing one voter's
+    /// data leaves a majority that still holds every committed entry (drawn from a generator of its own, so the
+    /// fields <see cref="ForSeed"/> draws keep their values).
+    /// </summary>
+    public static SimOptions ForWipeSeed(int seed)
+    {
+        var o = ForSeed(seed);
+        var r = new Random(unchecked(seed * 104729 + 71));
+        return o with
+        {
+            InitialVoters = Math.Max(o.InitialVoters, Math.Min(3, o.Nodes)),
+            WipeRate = 0.0005 + r.NextDouble() * 0.003,
+            // Wipes are injected only where a leader is found; make sure the schedule has crashes and partitions too.
+            CrashRate = Math.Max(o.CrashRate, 0.0005),
+            PartitionRate = Math.Max(o.PartitionRate, 0.001),
         };
     }
 }

@@ -119,12 +119,20 @@ public sealed partial class RaftCore
     public long StaleIncarnationDrops { get; private set; }
 
     /// <summary>
-    /// True when <paramref name="m"/> comes from another incarnation of a member than the one the configuration
-    /// names: that server lost the state the member acknowledged (a wiped data directory), so nothing it says may
-    /// count, least of all its vote. It is let in again once a configuration names its new incarnation.
+    /// True when <paramref name="m"/> is an answer (a vote, an append or heartbeat acknowledgement) from another
+    /// incarnation of a member than the one the configuration names: that server lost the state the member
+    /// acknowledged (a wiped data directory), so its answers must not count, least of all its vote. It is let in again
+    /// once a configuration names its new incarnation.
     /// </summary>
+    /// <remarks>
+    /// Only answers: they are what a quorum is counted from. Requests are judged by the usual rules (terms, the log
+    /// check), and must be: a follower whose log is behind still names a member's previous incarnation, and must be
+    /// able to take the log (and with it the configuration that names the new one) from a leader of the new one.
+    /// </remarks>
     public bool IsFromStaleIncarnation(Message m) =>
-        m.FromIncarnation != 0 && Config.Find(m.From) is { Incarnation: not 0 } member && member.Incarnation != m.FromIncarnation;
+        m.FromIncarnation != 0
+        && m.Type is MessageType.VoteResponse or MessageType.PreVoteResponse or MessageType.AppendResponse or MessageType.HeartbeatResponse
+        && Config.Find(m.From) is { Incarnation: not 0 } member && member.Incarnation != m.FromIncarnation;
 
     /// <summary>The incarnation the leader last heard from <paramref name="id"/> (0 if none, or not the leader).</summary>
     public ulong ObservedIncarnation(string id) => _progress.TryGetValue(id, out var pr) ? pr.Incarnation : 0;
@@ -143,7 +151,7 @@ public sealed partial class RaftCore
         if (MessageValidator.FindProblem(m) is not null) return;
         if (IsFromStaleIncarnation(m))
         {
-            // Before its term is looked at: a server that lost its data must not even disturb the cluster's term.
+            // Before its term is looked at: a forgetful server's answer must not even move this node's term.
             StaleIncarnationDrops++;
             return;
         }
