@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace RaftKv.Faults.Tests.Workload;
 
 /// <summary>What a client asked for.</summary>
@@ -40,6 +42,7 @@ public sealed record HistoryOp(
     string? Detail = null)
 {
     /// <summary>The one key a read reads.</summary>
+    [JsonIgnore]
     public string ReadKey => Kind == OpKind.Read ? Values.Keys.Single() : throw new InvalidOperationException("not a read");
 
     /// <summary>One line for reports.</summary>
