@@ -101,7 +101,13 @@ public static class Program
         var file = History.Load(path);
         var report = HistoryChecker.Check(file.Ops);
         Console.WriteLine($"seed {file.Seed}: {file.Description}");
+        foreach (var e in file.Events) Console.WriteLine($"  {e.At / 1000.0,10:0.0} ms  {e.What}");
         Console.WriteLine(report);
-        return report.Passed ? 0 : 1;
+        // The final reads (made after healing) give each key's last value.
+        var final = file.Ops.Where(o => o.Client == ClientWorker.FinalReader && o.Kind == OpKind.Read && o.Outcome == OpOutcome.Ok)
+            .GroupBy(o => o.ReadKey).ToDictionary(g => g.Key, g => g.Last().Values[g.Key]);
+        var lost = final.Count == 0 ? ["the history has no final reads: the run stopped before healing"] : AcknowledgedWrites.FindLost(file.Ops, final);
+        foreach (var l in lost) Console.WriteLine(l);
+        return report.Passed && lost.Count == 0 ? 0 : 1;
     }
 }

@@ -29,11 +29,11 @@ public sealed record FaultRunOptions(int Seed, TimeSpan Duration, IReadOnlyList<
 
 /// <summary>What a run found.</summary>
 public sealed record FaultRunResult(
-    bool Passed, int Seed, string Summary, string? HistoryPath, int Operations, int Acknowledged, int Unknown,
+    bool Passed, int Seed, string Summary, string? HistoryPath, int Operations, int Acknowledged, int UnknownWrites,
     int OpsChecked, IReadOnlyDictionary<FaultKind, int> Faults)
 {
     public override string ToString() =>
-        $"seed {Seed}: {(Passed ? "PASS" : "FAIL")}: {Operations} operations ({Acknowledged} acknowledged writes, {Unknown} unknown), " +
+        $"seed {Seed}: {(Passed ? "PASS" : "FAIL")}: {Operations} operations ({Acknowledged} acknowledged writes, {UnknownWrites} writes of unknown outcome), " +
         $"{OpsChecked} register operations checked; faults: {string.Join(", ", Faults.Select(f => $"{f.Key} x{f.Value}"))}\n{Summary}" +
         (HistoryPath is null ? "" : $"\nhistory kept: {HistoryPath}");
 }
@@ -116,7 +116,7 @@ public static class FaultRun
         }
         var summary = passed ? checkSummary : string.Join("\n", problems.Take(20));
         return new FaultRunResult(passed, options.Seed, summary, passed && !options.KeepHistory ? null : path, ops.Count,
-            ops.Count(o => o.Kind == OpKind.Write && o.Outcome == OpOutcome.Ok), ops.Count(o => o.Outcome == OpOutcome.Unknown),
+            ops.Count(o => o.Kind == OpKind.Write && o.Outcome == OpOutcome.Ok), ops.Count(o => o.Kind == OpKind.Write && o.Outcome == OpOutcome.Unknown),
             opsChecked, injector.Injected);
     }
 
@@ -139,7 +139,7 @@ public static class FaultRun
     /// </summary>
     private static async Task<Dictionary<string, string?>> FinalReadsAsync(FaultCluster cluster, History history, WorkloadOptions workload, List<string> problems)
     {
-        var reader = new ClientWorker(-1, history, () => [], workload, new Random(0));
+        var reader = new ClientWorker(ClientWorker.FinalReader, history, () => [], workload, new Random(0));
         var final = new Dictionary<string, string?>();
         foreach (var key in workload.KeyNames)
         {
@@ -157,7 +157,7 @@ public static class FaultRun
                 if (localAnswered && local != value) problems.Add($"after convergence {name} holds {key}={local ?? "(missing)"} locally but {value ?? "(missing)"} linearizably");
             }
         }
-        var diverged = workload.KeyNames.Where(k => history.Ops.Where(o => o.Client == -1 && o.Kind == OpKind.Read && o.Outcome == OpOutcome.Ok && o.ReadKey == k).Select(o => o.Values[k]).Distinct().Count() > 1);
+        var diverged = workload.KeyNames.Where(k => history.Ops.Where(o => o.Client == ClientWorker.FinalReader && o.Kind == OpKind.Read && o.Outcome == OpOutcome.Ok && o.ReadKey == k).Select(o => o.Values[k]).Distinct().Count() > 1);
         foreach (var k in diverged) problems.Add($"nodes disagree on {k} after healing");
         return final;
     }

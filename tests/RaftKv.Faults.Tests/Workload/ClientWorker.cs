@@ -20,6 +20,9 @@ public sealed record WorkloadOptions(int Keys = 5, int MaxKeysPerWrite = 3, doub
 /// </summary>
 public sealed class ClientWorker(int id, History history, Func<IReadOnlyList<(string Name, Uri Uri)>> nodes, WorkloadOptions options, Random random)
 {
+    /// <summary>The client id of the reads made after healing, whose values are the keys' final values.</summary>
+    public const int FinalReader = -1;
+
     /// <summary>Longer than the nodes' request timeout, so the server's own 504 normally comes first.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(3);
 
