@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using RaftKv.Faults.Tests.Checking;
 using RaftKv.Faults.Tests.Faults;
 using RaftKv.Faults.Tests.Workload;
@@ -12,7 +13,8 @@ namespace RaftKv.Faults.Tests;
 /// check &lt;history.json&gt;
 /// </code>
 /// soak runs schedules S, S+1, ... one after another and stops at the first failure (exit 1), printing its seed and
-/// history file; check runs the checker again on a kept history.
+/// history file; Ctrl-C (or SIGTERM) stops it after the schedule under way, whose processes it kills first.
+/// check runs the checkers again on a kept history.
 /// </summary>
 public static class Program
 {
@@ -67,13 +69,26 @@ public static class Program
         }
         if (nodes < 3) throw new ArgumentException("--nodes must be at least 3 (a partition needs a majority to survive)");
 
+        // A signal ends the soak between schedules, so no raftkvd process outlives it.
+        using var stopRequested = new CancellationTokenSource();
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stopRequested.Cancel();
+            Console.WriteLine("stopping after the schedule under way");
+        }
+        using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+
         var totals = new Dictionary<FaultKind, int>();
         long operations = 0, checkedOps = 0;
         var started = DateTime.UtcNow;
-        for (var n = 0; n < schedules; n++)
+        var done = 0;
+        for (var n = 0; n < schedules && !stopRequested.IsCancellationRequested; n++)
         {
             var result = await FaultRun.RunAsync(new FaultRunOptions(seed + n, TimeSpan.FromSeconds(seconds), faults, nodes) { KeepHistory = keep }, Console.Out);
             Console.WriteLine(result);
+            done++;
             operations += result.Operations;
             checkedOps += result.OpsChecked;
             foreach (var (k, c) in result.Faults) totals[k] = totals.GetValueOrDefault(k) + c;
@@ -83,7 +98,7 @@ public static class Program
                 return 1;
             }
         }
-        Console.WriteLine($"soak: {schedules} schedules passed (seeds {seed}..{seed + schedules - 1}) in {(DateTime.UtcNow - started).TotalMinutes:0.0} min; " +
+        Console.WriteLine($"soak: {done} schedules passed (seeds {seed}..{seed + done - 1}) in {(DateTime.UtcNow - started).TotalMinutes:0.0} min; " +
             $"{operations} operations, {checkedOps} register operations checked; faults: {string.Join(", ", totals.Select(t => $"{t.Key} x{t.Value}"))}");
         return 0;
     }

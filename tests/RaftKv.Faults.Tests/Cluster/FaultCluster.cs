@@ -128,8 +128,8 @@ public sealed class FaultCluster : RaftkvdCluster
     }
 
     /// <summary>
-    /// After healing: every node ready, and every node's applied index equal to the leader's commit index (one that
-    /// holds still between two polls, so nothing is in flight).
+    /// After healing, with the clients stopped: every node ready and every node at the same applied index, so each
+    /// holds everything committed.
     /// </summary>
     public async Task WaitConvergedAsync(TimeSpan timeout)
     {

@@ -146,10 +146,17 @@ public static class FaultRun
             foreach (var name in cluster.Names)
             {
                 var uri = cluster.Nodes[name].BaseUri;
-                var (answered, value) = await reader.ReadAsync(name, uri, key, "linearizable");
+                // A healed cluster may still hold one election (a node back from a pause); give it a few seconds.
+                var (answered, value) = (false, (string?)null);
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+                while (!answered && DateTime.UtcNow < deadline)
+                {
+                    (answered, value) = await reader.ReadAsync(name, uri, key, "linearizable");
+                    if (!answered) await Task.Delay(250);
+                }
                 if (!answered)
                 {
-                    problems.Add($"final read of {key} from {name} got no answer after healing");
+                    problems.Add($"final read of {key} from {name} got no answer within 15 s of healing");
                     continue;
                 }
                 final[key] = value;
