@@ -41,6 +41,9 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         Assert.NotEmpty(result.Faults);
         Assert.True(result.Acknowledged > 0, result.ToString());
         Assert.True(result.OpsChecked > 0, result.ToString());
+        // The nodes' raft traffic really crossed the relays, so the partitions acted on it.
+        Assert.True(result.Relayed.Forwarded > 0, result.ToString());
+        if (faults is null || faults.Contains(FaultKind.IsolateNode)) Assert.True(result.Relayed.Dropped + result.Relayed.Cut > 0, result.ToString());
     }
 
     /// <summary>

@@ -32,9 +32,13 @@ public sealed record FaultRunResult(
     bool Passed, int Seed, string Summary, string? HistoryPath, int Operations, int Acknowledged, int UnknownWrites,
     int OpsChecked, IReadOnlyDictionary<FaultKind, int> Faults)
 {
+    /// <summary>What crossed the relays: raft bytes forwarded and dropped, connections cut (proof the partitions bit).</summary>
+    public (long Forwarded, long Dropped, long Cut) Relayed { get; init; }
+
     public override string ToString() =>
         $"seed {Seed}: {(Passed ? "PASS" : "FAIL")}: {Operations} operations ({Acknowledged} acknowledged writes, {UnknownWrites} writes of unknown outcome), " +
-        $"{OpsChecked} register operations checked; faults: {string.Join(", ", Faults.Select(f => $"{f.Key} x{f.Value}"))}\n{Summary}" +
+        $"{OpsChecked} register operations checked; faults: {string.Join(", ", Faults.Select(f => $"{f.Key} x{f.Value}"))}; " +
+        $"relays: {Relayed.Forwarded} bytes forwarded, {Relayed.Dropped} dropped, {Relayed.Cut} connections cut\n{Summary}" +
         (HistoryPath is null ? "" : $"\nhistory kept: {HistoryPath}");
 }
 
@@ -117,7 +121,10 @@ public static class FaultRun
         var summary = passed ? checkSummary : string.Join("\n", problems.Take(20));
         return new FaultRunResult(passed, options.Seed, summary, passed && !options.KeepHistory ? null : path, ops.Count,
             ops.Count(o => o.Kind == OpKind.Write && o.Outcome == OpOutcome.Ok), ops.Count(o => o.Kind == OpKind.Write && o.Outcome == OpOutcome.Unknown),
-            opsChecked, injector.Injected);
+            opsChecked, injector.Injected)
+        {
+            Relayed = (cluster.Network.BytesForwarded, cluster.Network.BytesDropped, cluster.Network.ConnectionsCut),
+        };
     }
 
     private static WorkloadOptions WorkerOptions(FaultRunOptions options) =>

@@ -66,6 +66,7 @@ public sealed class RaftLinkRelay : IDisposable
             switch (_network.Rule(connection.From, Target))
             {
                 case LinkRule.Cut:
+                    _network.CountCut();
                     return;
                 case LinkRule.Drop:
                     // Never connected upstream: the hello itself is lost, like everything after it.

@@ -50,6 +50,13 @@ public sealed class RelayNetwork : IDisposable
 
     public long BytesDropped => _relays.Values.Sum(r => r.BytesDropped);
 
+    /// <summary>Connections closed or refused because their link was cut.</summary>
+    public long ConnectionsCut => Interlocked.Read(ref _cut);
+
+    private long _cut;
+
+    internal void CountCut() => Interlocked.Increment(ref _cut);
+
     internal void Register(RelayedConnection c) => _connections[c] = 0;
 
     internal void Unregister(RelayedConnection c) => _connections.TryRemove(c, out _);
@@ -60,7 +67,11 @@ public sealed class RelayNetwork : IDisposable
         foreach (var c in _connections.Keys)
         {
             var rule = Rule(c.From, c.To);
-            if (rule == LinkRule.Cut || (rule == LinkRule.Pass && c.LostBytes)) c.Close();
+            if (rule == LinkRule.Cut || (rule == LinkRule.Pass && c.LostBytes))
+            {
+                if (rule == LinkRule.Cut) CountCut();
+                c.Close();
+            }
         }
     }
 
