@@ -34,6 +34,11 @@ public static class Program
             Console.Error.WriteLine(e.Message);
             return Usage();
         }
+        catch (Exception e) when (e is IOException or InvalidDataException or System.Text.Json.JsonException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"cannot check that history: {e.Message}");
+            return 2;
+        }
     }
 
     private static int Usage()

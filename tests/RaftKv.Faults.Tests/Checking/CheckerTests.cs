@@ -130,6 +130,13 @@ public sealed class CheckerTests
     }
 
     [Fact]
+    public void DuplicateValuesForOneKey_AreRefusedWithAReason()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => new H().Write("x", "a", 0, 1).Write("x", "a", 2, 3).Check());
+        Assert.Contains("both write x=a", e.Message);
+    }
+
+    [Fact]
     public void FailedReads_AreIgnored()
     {
         Assert.True(new H().Write("x", "a", 0, 1).Read("x", "zzz", 2, 3, outcome: OpOutcome.Unknown).Check().Passed);

@@ -42,7 +42,13 @@ internal static class KeyHistories
             // Writes that may have happened: acknowledged or unknown. A definitely failed write never happened.
             var writes = history.Where(o => o.Kind == OpKind.Write && o.Outcome != OpOutcome.Failed && o.Values.ContainsKey(key)).ToList();
             var reads = history.Where(o => o.Kind == OpKind.Read && o.Outcome == OpOutcome.Ok && o.ReadKey == key).ToList();
-            var writeByValue = writes.ToDictionary(w => w.Values[key]!, w => w);
+            var writeByValue = new Dictionary<string, HistoryOp>();
+            foreach (var w in writes)
+            {
+                // A read names its write by value: two writes of one value to one key would make that ambiguous.
+                if (w.Values[key] is not { } v) throw new InvalidDataException($"write #{w.Id} has no value for key {key}");
+                if (!writeByValue.TryAdd(v, w)) throw new InvalidDataException($"writes #{writeByValue[v].Id} and #{w.Id} both write {key}={v}: the checker needs unique values per key");
+            }
 
             // The earliest return of a read of each value: a write must take effect before any read sees it.
             var firstSeen = new Dictionary<string, long>();

@@ -62,6 +62,11 @@ public sealed class History
     public static File Load(string path)
     {
         using var stream = System.IO.File.OpenRead(path);
-        return JsonSerializer.Deserialize<File>(stream, Json) ?? throw new InvalidDataException($"{path} holds no history");
+        var file = JsonSerializer.Deserialize<File>(stream, Json);
+        if (file?.Ops is null || file.Events is null || file.Ops.Any(o => o?.Values is null))
+        {
+            throw new InvalidDataException($"{path} is not a history file written by the fault suite (no Ops/Events, or an operation without Values)");
+        }
+        return file;
     }
 }
