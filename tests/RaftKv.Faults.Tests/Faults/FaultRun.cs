@@ -35,10 +35,13 @@ public sealed record FaultRunResult(
     /// <summary>What crossed the relays: raft bytes forwarded and dropped, connections cut (proof the partitions bit).</summary>
     public (long Forwarded, long Dropped, long Cut) Relayed { get; init; }
 
+    /// <summary>Snapshots the nodes installed from a leader (their logs say so): the catch-up path the faults exercised.</summary>
+    public int SnapshotsInstalled { get; init; }
+
     public override string ToString() =>
         $"seed {Seed}: {(Passed ? "PASS" : "FAIL")}: {Operations} operations ({Acknowledged} acknowledged writes, {UnknownWrites} writes of unknown outcome), " +
         $"{OpsChecked} register operations checked; faults: {string.Join(", ", Faults.Select(f => $"{f.Key} x{f.Value}"))}; " +
-        $"relays: {Relayed.Forwarded} bytes forwarded, {Relayed.Dropped} dropped, {Relayed.Cut} connections cut\n{Summary}" +
+        $"relays: {Relayed.Forwarded} bytes forwarded, {Relayed.Dropped} dropped, {Relayed.Cut} connections cut; {SnapshotsInstalled} snapshots installed from a leader\n{Summary}" +
         (HistoryPath is null ? "" : $"\nhistory kept: {HistoryPath}");
 }
 
@@ -124,7 +127,15 @@ public static class FaultRun
             opsChecked, injector.Injected)
         {
             Relayed = (cluster.Network.BytesForwarded, cluster.Network.BytesDropped, cluster.Network.ConnectionsCut),
+            SnapshotsInstalled = CountLines(cluster.Logs(), "installed snapshot "),
         };
+    }
+
+    private static int CountLines(string text, string needle)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(needle, StringComparison.Ordinal); i >= 0; i = text.IndexOf(needle, i + needle.Length, StringComparison.Ordinal)) count++;
+        return count;
     }
 
     private static WorkloadOptions WorkerOptions(FaultRunOptions options) =>
