@@ -72,11 +72,10 @@ public static class FaultRun
             history.Note("cluster up");
 
             using var stop = new CancellationTokenSource();
-            var workers = Enumerable.Range(0, options.Clients).Select(i =>
-            {
-                var worker = new ClientWorker(i, history, () => Targets(cluster, options, i), WorkerOptions(options), new Random(options.Seed * 1_000 + i));
-                return Task.Run(() => worker.RunAsync(stop.Token));
-            }).ToList();
+            var clients = Enumerable.Range(0, options.Clients)
+                .Select(i => new ClientWorker(i, history, () => Targets(cluster, options), WorkerOptions(options), new Random(options.Seed * 1_000 + i)))
+                .ToList();
+            var workers = clients.Select(c => Task.Run(() => c.RunAsync(stop.Token))).ToList();
             try
             {
                 await injector.RunAsync(schedule, CancellationToken.None);
@@ -86,7 +85,14 @@ public static class FaultRun
             finally
             {
                 stop.Cancel();
-                await Task.WhenAll(workers);
+                try
+                {
+                    await Task.WhenAll(workers);
+                }
+                finally
+                {
+                    foreach (var c in clients) c.Dispose();
+                }
             }
 
             history.Note("healing");
@@ -142,7 +148,7 @@ public static class FaultRun
         options.StaleReads ? options.Workload with { ReadLevel = "none" } : options.Workload;
 
     /// <summary>The nodes a client may pick: all of them (a killed node refuses, a paused one times out, as in life).</summary>
-    private static IReadOnlyList<(string, Uri)> Targets(FaultCluster cluster, FaultRunOptions options, int client)
+    private static IReadOnlyList<(string, Uri)> Targets(FaultCluster cluster, FaultRunOptions options)
     {
         var all = cluster.Names.Select(n => (n, cluster.Nodes[n].BaseUri)).ToList();
         if (!options.StaleReads) return all;
@@ -157,7 +163,7 @@ public static class FaultRun
     /// </summary>
     private static async Task<Dictionary<string, string?>> FinalReadsAsync(FaultCluster cluster, History history, WorkloadOptions workload, List<string> problems)
     {
-        var reader = new ClientWorker(ClientWorker.FinalReader, history, () => [], workload, new Random(0));
+        using var reader = new ClientWorker(ClientWorker.FinalReader, history, () => [], workload, new Random(0));
         var final = new Dictionary<string, string?>();
         foreach (var key in workload.KeyNames)
         {

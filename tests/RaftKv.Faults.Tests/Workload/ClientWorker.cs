@@ -18,7 +18,7 @@ public sealed record WorkloadOptions(int Keys = 5, int MaxKeysPerWrite = 3, doub
 /// 503 (refused, "not applied, safe to retry") and a refused connection mean nothing happened; a timeout, 504, 502,
 /// any other 5xx or a connection broken mid-request leave a write's fate unknown.
 /// </summary>
-public sealed class ClientWorker(int id, History history, Func<IReadOnlyList<(string Name, Uri Uri)>> nodes, WorkloadOptions options, Random random)
+public sealed class ClientWorker(int id, History history, Func<IReadOnlyList<(string Name, Uri Uri)>> nodes, WorkloadOptions options, Random random) : IDisposable
 {
     /// <summary>The client id of the reads made after healing, whose values are the keys' final values.</summary>
     public const int FinalReader = -1;
@@ -40,17 +40,16 @@ public sealed class ClientWorker(int id, History history, Func<IReadOnlyList<(st
     /// <summary>Runs until <paramref name="stop"/>; the operation in flight finishes (or times out) first.</summary>
     public async Task RunAsync(CancellationToken stop)
     {
-        using (_http)
+        while (!stop.IsCancellationRequested)
         {
-            while (!stop.IsCancellationRequested)
-            {
-                var targets = nodes();
-                var (name, uri) = targets[random.Next(targets.Count)];
-                if (random.NextDouble() < options.WriteShare) await WriteAsync(name, uri);
-                else await ReadAsync(name, uri, options.KeyNames[random.Next(options.Keys)], options.ReadLevel);
-            }
+            var targets = nodes();
+            var (name, uri) = targets[random.Next(targets.Count)];
+            if (random.NextDouble() < options.WriteShare) await WriteAsync(name, uri);
+            else await ReadAsync(name, uri, options.KeyNames[random.Next(options.Keys)], options.ReadLevel);
         }
     }
+
+    public void Dispose() => _http.Dispose();
 
     private async Task WriteAsync(string node, Uri baseUri)
     {
