@@ -147,7 +147,8 @@ public class RaftkvdCluster(string folder) : IDisposable
 
     public string Logs() => string.Join("\n", _all.Select(p => $"----- {p.Name} (pid {p.Pid}) -----\n{p.Output}"));
 
-    public void Dispose()
+    /// <summary>Kills every process started (by PID) and deletes the folder; a subclass that owns more releases it too.</summary>
+    public virtual void Dispose()
     {
         foreach (var p in _all) p.Dispose();
         Http.Dispose();
