@@ -23,6 +23,7 @@ public sealed class KvNode : IKvNode
     private readonly string? _temporaryDirectory;
     private readonly ILogger _log;
     private int _disposed;
+    private (string Id, ulong Incarnation) _lastReplacementLogged;
 
     private KvNode(NodeOptions options, RaftLoop loop, IRaftTransport transport, IDisposable storage, string? temporaryDirectory, ILogger log)
     {
@@ -218,15 +219,22 @@ public sealed class KvNode : IKvNode
         // A voter that is new, a non-voter, or a voter that lost its data: it counts in quorums only once it holds the
         // log, so it joins (or is replaced) as a non-voter, is caught up, then promoted. Adding an empty voter at once
         // would make every commit wait for it, and a voter that never comes up would halve the fault tolerance.
-        if (replacing)
+        if (replacing && _lastReplacementLogged != (id, request.Incarnation))
+        {
+            // Once per replacement: a joiner retries until it is promoted, and each try comes through here.
+            _lastReplacementLogged = (id, request.Incarnation);
             _log.LogWarning("{Id} rejoins as incarnation {New}: incarnation {Old} lost its data. It is replaced as a non-voter and promoted once caught up",
                 id, Incarnations.Format(request.Incarnation), Incarnations.Format(existing!.Incarnation));
+        }
+        // A refusal older than this join is about a previous life at that address (a node that had founded a cluster of
+        // its own, since wiped): only one met by this join says the node is of another cluster.
+        var joinStarted = Environment.TickCount64;
         if (existing is not { IsVoter: false } || replacing || existing.Address != address)
             await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddNonVoter, id, address, request.Incarnation), mustExist: false, cancellationToken).ConfigureAwait(false);
         ulong incarnation;
         try
         {
-            incarnation = await WaitCaughtUpAsync(id, cancellationToken).ConfigureAwait(false);
+            incarnation = await WaitCaughtUpAsync(id, joinStarted, cancellationToken).ConfigureAwait(false);
         }
         catch (NodeException e) when (e.Kind == NodeErrorKind.Conflict && existing is null)
         {
@@ -249,14 +257,14 @@ public sealed class KvNode : IKvNode
     /// Waits, within the request timeout, until the non-voter <paramref name="id"/> holds every entry committed when the
     /// wait began, and returns its incarnation (the configuration's, or the one its connection announced).
     /// </summary>
-    private async Task<ulong> WaitCaughtUpAsync(string id, CancellationToken cancellationToken)
+    private async Task<ulong> WaitCaughtUpAsync(string id, long refusedSinceTick, CancellationToken cancellationToken)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
         ulong? target = null;
         var delay = TimeSpan.FromMilliseconds(10);
         while (true)
         {
-            var p = await _loop.MemberProgressAsync(id).ConfigureAwait(false);
+            var p = await _loop.MemberProgressAsync(id, refusedSinceTick).ConfigureAwait(false);
             if (!p.IsLeader) throw new NodeException(NodeErrorKind.NotLeader, "leadership moved while the new member was catching up; join again");
             if (p.Member is null) throw new NodeException(NodeErrorKind.NotFound, $"node '{id}' was removed while it was catching up");
             if (p.RefusedAsOtherCluster is { } other) throw OtherCluster(id, other, p.ClusterId);

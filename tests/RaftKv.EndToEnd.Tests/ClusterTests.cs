@@ -133,6 +133,11 @@ public sealed class ClusterTests
             return r.StatusCode == HttpStatusCode.ServiceUnavailable && (await r.Content.ReadAsStringAsync()).Contains("removed from the cluster", StringComparison.Ordinal);
         }, "the removed node's /readyz saying it was removed");
         Assert.Equal("removed", (await c.StatusAsync(victim)).GetProperty("membership").GetString());
+        using (var r = await c.SetAsync(victim, "to", "a-removed-node"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+            Assert.Contains("removed from the cluster", await r.Content.ReadAsStringAsync());
+        }
     });
 
     [Fact]

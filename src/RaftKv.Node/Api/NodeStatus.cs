@@ -94,7 +94,7 @@ public sealed record NodeStatus
     public string? NotReadyReason => Ready ? null : Membership switch
     {
         Membership.Removed => "this node was removed from the cluster; it no longer campaigns or serves. Add it again with /join, or stop it",
-        Membership.PreviousIncarnation => "the cluster still lists an earlier incarnation of this node, whose data this node lost; it is let in once it rejoins (restart it with -join)",
+        Membership.PreviousIncarnation => "the cluster still lists an earlier incarnation of this node, whose data this node lost; it is let in once it rejoins (raftkvd started with -join does so by itself)",
         Membership.NotJoined => "not a member of a cluster yet (waiting to be added, or to receive the configuration that adds it)",
         _ when LeaderId is null => "no leader known (an election is in progress, or a quorum is unreachable)",
         _ when CatchUpTarget is null => "waiting to hear from the leader how far the log goes",

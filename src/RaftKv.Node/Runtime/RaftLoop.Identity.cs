@@ -15,8 +15,8 @@ internal sealed partial class RaftLoop
         _staleLogged[m.From] = now;
         var recorded = _core.Config.Find(m.From)?.Incarnation ?? 0;
         _log.LogWarning(
-            "Ignoring {Peer}: it is incarnation {Theirs}, the configuration has incarnation {Ours}, so it lost the data it acknowledged and must not count as that member. " +
-            "It is let in once it rejoins (restart it with -join, or POST /join its id and addresses); to drop it instead, remove it",
+            "Ignoring answers from {Peer}: it is incarnation {Theirs}, the configuration has incarnation {Ours}, so it lost the data it acknowledged and must not count as that member. " +
+            "It is let in once it rejoins (raftkvd started with -join does so by itself; else POST /join its id and addresses); to drop it instead, remove it",
             m.From, Incarnations.Format(m.FromIncarnation), Incarnations.Format(recorded));
     }
 

@@ -220,14 +220,16 @@ internal sealed partial class RaftLoop
     public Task<NodeStatus> StatusAsync() => Call(BuildStatus);
 
     /// <summary>What a join needs to know of a member, read on the loop: is it one, how far has it caught up, who is it.</summary>
-    public Task<MemberProgress> MemberProgressAsync(string id) => Call(() => new MemberProgress(
+    /// <param name="id">The member.</param>
+    /// <param name="refusedSinceTick">Only a refusal as another cluster at or after this <see cref="Environment.TickCount64"/> counts.</param>
+    public Task<MemberProgress> MemberProgressAsync(string id, long refusedSinceTick = long.MinValue) => Call(() => new MemberProgress(
         _core.Config.ClusterId,
         _core.Role == Role.Leader,
         _core.Config.Find(id),
         _core.CommitIndex,
         _core.ReplicationStatus.TryGetValue(id, out var p) ? p.Match : 0,
         _core.ObservedIncarnation(id),
-        _transport.RefusedAsOtherCluster(id),
+        _transport.RefusedAsOtherCluster(id, refusedSinceTick),
         _core.Config.Members.FirstOrDefault(m => NetworkAddress.IsLocalOnly(NodeAddress.Parse(m.Address).Raft))));
 
     /// <summary>Reads this follower's core still expects its leader to answer (for tests: they must not pile up).</summary>
@@ -278,6 +280,9 @@ internal sealed partial class RaftLoop
     private NodeException NotLeader()
     {
         var leader = _core.Leader;
+        // A removed node will never know a leader again: say why, rather than suggest a retry that cannot help.
+        if (MembershipOf(_core.Config) == Membership.Removed)
+            return new NodeException(NodeErrorKind.Unavailable, "this node was removed from the cluster; ask another node, or add this one again with /join");
         if (leader is null) return new NodeException(NodeErrorKind.NoLeader, "no leader is known; an election may be under way");
         var address = _core.Config.Find(leader) is { } m ? NodeAddress.Parse(m.Address) : default;
         return new NodeException(NodeErrorKind.NotLeader, $"not the leader; the leader is {leader}", leader, address.Http is { Length: > 0 } h ? h : null);

@@ -29,8 +29,11 @@ public interface IRaftTransport : IAsyncDisposable
     /// </summary>
     void SetIdentity(string clusterId, ulong incarnation);
 
-    /// <summary>The cluster id of <paramref name="peerId"/> if it refused this node as a member of another cluster, else null.</summary>
-    string? RefusedAsOtherCluster(string peerId);
+    /// <summary>
+    /// The cluster id of <paramref name="peerId"/> if it refused this node as a member of another cluster at or after
+    /// <paramref name="sinceTick"/> (<see cref="Environment.TickCount64"/>) and has not accepted it since, else null.
+    /// </summary>
+    string? RefusedAsOtherCluster(string peerId, long sinceTick = long.MinValue);
 
     /// <summary>Queues a message for its recipient; false if it was dropped (unknown peer or full queue).</summary>
     bool Send(Message message);

@@ -19,8 +19,8 @@ internal sealed class LocalIdentity(string localId, string advertisedAddress)
     /// <summary>This node's incarnation (0: not set).</summary>
     public ulong Incarnation => _hellos.Incarnation;
 
-    /// <summary>Peers whose listener refused this node as a member of another cluster, with their cluster ids.</summary>
-    public ConcurrentDictionary<string, string> RefusedBy { get; } = new(StringComparer.Ordinal);
+    /// <summary>Peers whose listener refused this node as a member of another cluster: their cluster ids, and when (<see cref="Environment.TickCount64"/>).</summary>
+    public ConcurrentDictionary<string, (string ClusterId, long Tick)> RefusedBy { get; } = new(StringComparer.Ordinal);
 
     public void Set(string clusterId, ulong incarnation)
     {

@@ -217,7 +217,7 @@ internal sealed class PeerConnection
                 catch (PeerRefusedException e) when (e.OtherClusterId is not null)
                 {
                     failures++;
-                    _identity.RefusedBy[PeerId] = e.OtherClusterId;
+                    _identity.RefusedBy[PeerId] = (e.OtherClusterId, Environment.TickCount64);
                     // Not a network fault that passes: say it again now and then, for as long as it lasts.
                     var now = Environment.TickCount64;
                     if (_lastRefusalLog == long.MinValue || now - _lastRefusalLog >= 60_000)

@@ -197,7 +197,8 @@ public sealed partial class TcpTransport : IRaftTransport
     public void SetIdentity(string clusterId, ulong incarnation) => _identity.Set(clusterId, incarnation);
 
     /// <inheritdoc />
-    public string? RefusedAsOtherCluster(string peerId) => _identity.RefusedBy.TryGetValue(peerId, out var other) ? other : null;
+    public string? RefusedAsOtherCluster(string peerId, long sinceTick = long.MinValue) =>
+        _identity.RefusedBy.TryGetValue(peerId, out var refusal) && refusal.Tick >= sinceTick ? refusal.ClusterId : null;
 
     /// <inheritdoc />
     public bool Send(Message message)

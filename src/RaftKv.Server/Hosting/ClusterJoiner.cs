@@ -58,7 +58,7 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
                         logger.LogError("Join through {Address} refused: {Body}. Not retrying: fix the flags and restart this node", address, text);
                         throw new JoinRefusedException(text);
                     }
-                    logger.LogWarning("Join through {Address} refused (round {Round}): {Status} {Body}", address, round, (int)response.StatusCode, text);
+                    logger.LogWarning("Join through {Address} did not succeed yet (round {Round}): {Status} {Body}", address, round, (int)response.StatusCode, text);
                 }
                 catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
                 {

@@ -187,7 +187,7 @@ public static class Daemon
             }
             else
             {
-                logger.LogWarning("Shutting down");
+                logger.LogInformation("Shutting down");
             }
             try
             {

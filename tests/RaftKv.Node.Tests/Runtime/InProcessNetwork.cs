@@ -70,7 +70,7 @@ internal sealed class InProcessNetwork
             _incarnation = incarnation;
         }
 
-        public string? RefusedAsOtherCluster(string peerId) => _refusedBy.TryGetValue(peerId, out var c) ? c : null;
+        public string? RefusedAsOtherCluster(string peerId, long sinceTick = long.MinValue) => _refusedBy.TryGetValue(peerId, out var c) ? c : null;
 
         public bool Send(Message message)
         {

@@ -36,6 +36,8 @@ public sealed class IdentityHandshakeTests
             await Task.Delay(20);
         }
         Assert.Equal("cluster-two", a.Transport.RefusedAsOtherCluster("b"));
+        // A join asks only about refusals met since it began (an older one may be a wiped node's previous life).
+        Assert.Null(a.Transport.RefusedAsOtherCluster("b", Environment.TickCount64 + 60_000));
         Assert.Equal("cluster-one", b.Transport.RefusedAsOtherCluster("a"));
         Assert.Null(await a.TryReceive(300));
         Assert.Null(await b.TryReceive(300));
