@@ -49,7 +49,7 @@ internal sealed partial class RaftLoop : IDisposable
     private ulong _nextReadId = 1;
     private ClusterConfig _peersConfig = ClusterConfig.Empty;
     private readonly ulong _incarnation;
-    // Readiness: the leader's commit index as of the first Append this node heard after it started (null: none yet).
+    // Readiness: the leader's commit index as of the first Append or heartbeat this node heard after it started (null: none yet).
     private ulong? _catchUpTarget;
     // Stale-incarnation drops, logged at most once a minute per sender.
     private readonly Dictionary<string, long> _staleLogged = new(StringComparer.Ordinal);
