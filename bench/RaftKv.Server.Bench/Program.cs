@@ -3,13 +3,18 @@ using RaftKv.Cli.Bench;
 using RaftKv.Client;
 using RaftKv.Server.Bench;
 
-// Usage: RaftKv.Server.Bench [--seconds N] [--connections 1,16,64] [--no-etcd] [--single]
+// Usage: RaftKv.Server.Bench [--seconds N] [--connections 1,16,64] [--no-etcd] [--single] [--baseline path/raftkvd.dll] [--rounds N]
 // The load is raftkv bench's engine (LoadRunner), the same for every cluster. --single also measures one raftkvd node
-// alone: the same path minus replication, so an upper bound for the three-node cluster on this machine.
+// alone: the same path minus replication, so an upper bound for the three-node cluster on this machine. --baseline
+// measures another build of raftkvd first (before a change, say) and compares against it instead of etcd. --rounds
+// measures every cluster N times, alternating, and reports each load's median round: noise on a shared machine
+// then hits both columns alike.
 var seconds = 10;
 var connections = new[] { 1, 16, 64 };
 var withEtcd = true;
 var withSingle = false;
+string? baseline = null;
+var rounds = 1;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -18,8 +23,10 @@ for (var i = 0; i < args.Length; i++)
         case "--connections": connections = args[++i].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--no-etcd": withEtcd = false; break;
         case "--single": withSingle = true; break;
+        case "--baseline": baseline = Path.GetFullPath(args[++i]); break;
+        case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default:
-            Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seconds N] [--connections 1,16,64] [--no-etcd] [--single]");
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seconds N] [--connections 1,16,64] [--no-etcd] [--single] [--baseline path/raftkvd.dll] [--rounds N]");
             return 2;
     }
 }
@@ -31,55 +38,73 @@ const int ReadKeys = 1000;
 var readers = connections.Max();
 // Rows of the final table, in order: (label, raftkv report, etcd report).
 var loads = connections.Select(n => $"writes c={n}").Append($"linearizable reads c={readers}").ToList();
-var results = new Dictionary<(string Target, string Load), LoadReport>();
+// Every round's report of each (cluster, load); the summary shows the median round.
+var measured = new Dictionary<(string Target, string Load), List<LoadReport>>();
 try
 {
-    var targets = new List<ITarget> { new RaftKvTarget(root, nodes: 3) };
-    if (withSingle) targets.Add(new RaftKvTarget(root, nodes: 1));
-    var etcd = withEtcd ? Processes.FindOnPath("etcd") : null;
-    if (etcd is not null) targets.Add(new EtcdTarget(root, etcd));
+    if (baseline is not null && !File.Exists(baseline))
+    {
+        Console.Error.WriteLine($"--baseline {baseline}: no such file (build the other version with `dotnet build -c Release src/RaftKv.Server -o DIR` and pass DIR/raftkvd.dll)");
+        return 2;
+    }
+    // Factories: each round starts every cluster afresh, with data directories of its own.
+    var targets = new List<Func<int, ITarget>>();
+    if (baseline is not null) targets.Add(r => new RaftKvTarget(Path.Combine(root, "r" + r), nodes: 3, baseline, "baseline"));
+    targets.Add(r => new RaftKvTarget(Path.Combine(root, "r" + r), nodes: 3));
+    if (withSingle) targets.Add(r => new RaftKvTarget(Path.Combine(root, "r" + r), nodes: 1));
+    var etcd = withEtcd && baseline is null ? Processes.FindOnPath("etcd") : null;
+    if (etcd is not null) targets.Add(r => new EtcdTarget(Path.Combine(root, "r" + r), etcd));
     else if (withEtcd) Console.WriteLine("etcd not found on PATH (install Debian's etcd-server package to compare); measuring raftkv alone");
 
-    foreach (var target in targets)
+    var names = new List<string>();
+    for (var round = 0; round < rounds; round++)
     {
-        using (target)
+        if (rounds > 1) Console.WriteLine($"round {round + 1} of {rounds}");
+        foreach (var make in targets)
         {
-            Console.WriteLine($"starting {target.Description} cluster on loopback...");
-            await target.StartAsync();
-            var bench = target.CreateBenchTarget();
-            await bench.PrepareAsync(TimeSpan.FromSeconds(30));
-            foreach (var n in connections)
+            var target = make(round);
+            if (!names.Contains(target.Name)) names.Add(target.Name);
+            using (target)
             {
-                // Distinct keys (every write a new key), 100-byte values, write-only.
-                var report = await LoadRunner.RunAsync(bench, new LoadOptions
+                Console.WriteLine($"starting {target.Description} cluster on loopback...");
+                await target.StartAsync();
+                var bench = target.CreateBenchTarget();
+                await bench.PrepareAsync(TimeSpan.FromSeconds(30));
+                foreach (var n in connections)
                 {
-                    Clients = n, Duration = duration, Distinct = true, KeyPrefix = $"c{n}-", ValueSize = 100, WritePercent = 100,
+                    // Distinct keys (every write a new key), 100-byte values, write-only.
+                    var report = await LoadRunner.RunAsync(bench, new LoadOptions
+                    {
+                        Clients = n, Duration = duration, Distinct = true, KeyPrefix = $"c{n}-", ValueSize = 100, WritePercent = 100,
+                    });
+                    Record(target.Name, $"writes c={n}", report);
+                    Print(target.Name, $"writes c={n}", report);
+                }
+                // Reads need keys that exist: write ReadKeys of them first (not measured), then read them at random.
+                var fill = await LoadRunner.RunAsync(bench, new LoadOptions
+                {
+                    Clients = 16, Requests = ReadKeys, Distinct = true, KeyPrefix = "r-", ValueSize = 100, WritePercent = 100,
                 });
-                results[(target.Name, $"writes c={n}")] = report;
-                Print(target.Name, $"writes c={n}", report);
+                if (fill.ErrorCount > 0) Console.WriteLine($"  (filling the read keys: {fill.ErrorCount} errors)");
+                var reads = await LoadRunner.RunAsync(bench, new LoadOptions
+                {
+                    Clients = readers, Duration = duration, Keys = ReadKeys, KeyPrefix = "r-", WritePercent = 0, ReadLevel = ReadLevel.Linearizable,
+                });
+                Record(target.Name, loads[^1], reads);
+                Print(target.Name, loads[^1], reads);
             }
-            // Reads need keys that exist: write ReadKeys of them first (not measured), then read them at random.
-            var fill = await LoadRunner.RunAsync(bench, new LoadOptions
-            {
-                Clients = 16, Requests = ReadKeys, Distinct = true, KeyPrefix = "r-", ValueSize = 100, WritePercent = 100,
-            });
-            if (fill.ErrorCount > 0) Console.WriteLine($"  (filling the read keys: {fill.ErrorCount} errors)");
-            var reads = await LoadRunner.RunAsync(bench, new LoadOptions
-            {
-                Clients = readers, Duration = duration, Keys = ReadKeys, KeyPrefix = "r-", WritePercent = 0, ReadLevel = ReadLevel.Linearizable,
-            });
-            results[(target.Name, loads[^1])] = reads;
-            Print(target.Name, loads[^1], reads);
         }
     }
 
     Console.WriteLine();
-    Console.WriteLine($"summary (same machine, same run, {seconds}s per load; latencies in ms; ratios are raftkv/etcd:");
+    // The ratios compare raftkv with the baseline build when there is one, else with etcd.
+    var other = baseline is not null ? "baseline" : "etcd";
+    Console.WriteLine($"summary (same machine, same run, {seconds}s per load, median of {rounds} round(s); latencies in ms; ratios are raftkv/{other}:");
     Console.WriteLine(" ops/s above 1 = raftkv faster, p50/p99 below 1 = raftkv quicker):");
     Console.WriteLine();
-    var names = targets.Select(t => t.Name).ToList();
+    var results = measured.ToDictionary(kv => kv.Key, kv => kv.Value.OrderBy(r => r.OpsPerSecond).ElementAt(kv.Value.Count / 2));
     var width = Math.Max(13, names.Max(n => n.Length) + 6);
-    var compared = names.Contains("etcd");
+    var compared = names.Contains(other);
     var header = $"  {"load",-26}" + string.Concat(names.Select(n => $" | {(n + " ops/s").PadLeft(width)} {"p50",7} {"p99",7} {"errors",6}"));
     if (compared) header += $" | {"ops/s",6} {"p50",5} {"p99",5}";
     Console.WriteLine(header);
@@ -93,7 +118,7 @@ try
             line += r is null ? $" | {"-".PadLeft(width)} {"-",7} {"-",7} {"-",6}"
                 : string.Create(CultureInfo.InvariantCulture, $" | {r.OpsPerSecond.ToString("N0", CultureInfo.InvariantCulture).PadLeft(width)} {P(r, 50),7:F2} {P(r, 99),7:F2} {r.ErrorCount,6}");
         }
-        if (compared && results.GetValueOrDefault(("raftkv", load)) is { } a && results.GetValueOrDefault(("etcd", load)) is { } b)
+        if (compared && results.GetValueOrDefault(("raftkv", load)) is { } a && results.GetValueOrDefault((other, load)) is { } b)
         {
             line += string.Create(CultureInfo.InvariantCulture,
                 $" | {Ratio(a.OpsPerSecond, b.OpsPerSecond),6} {Ratio(P(a, 50), P(b, 50)),5} {Ratio(P(a, 99), P(b, 99)),5}");
@@ -111,6 +136,12 @@ finally
     catch (IOException)
     {
     }
+}
+
+void Record(string target, string load, LoadReport report)
+{
+    if (!measured.TryGetValue((target, load), out var list)) measured[(target, load)] = list = [];
+    list.Add(report);
 }
 
 static double P(LoadReport r, double percentile) => r.Latency.ValueAtPercentile(percentile) / 1000.0;

@@ -22,20 +22,20 @@ internal interface ITarget : IDisposable
 /// <summary>
 /// raftkvd processes with data on disk (fsync on), the first bootstrapping, the others joining it: three for the
 /// cluster under test, or one (<c>--single</c>), which does the same work minus replication and so bounds from above
-/// what three can do on the same machine.
+/// what three can do on the same machine. <paramref name="daemon"/> runs another build of raftkvd.dll (a baseline).
 /// </summary>
-internal sealed class RaftKvTarget(string root, int nodes) : ITarget
+internal sealed class RaftKvTarget(string root, int nodes, string? daemon = null, string? name = null) : ITarget
 {
     private readonly Processes _processes = new();
     private readonly List<string> _http = [];
 
-    public string Name => nodes == 3 ? "raftkv" : $"raftkv {nodes}-node";
+    public string Name => name ?? (nodes == 3 ? "raftkv" : $"raftkv {nodes}-node");
 
-    public string Description => $"{nodes}-node raftkv";
+    public string Description => $"{nodes}-node {Name}" + (daemon is null ? "" : $" ({daemon})");
 
     public async Task StartAsync()
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
+        var dll = daemon ?? Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         for (var i = 0; i < nodes; i++)
         {
@@ -43,7 +43,7 @@ internal sealed class RaftKvTarget(string root, int nodes) : ITarget
             var raft = $"127.0.0.1:{Processes.FreePort()}";
             var args = new List<string> { dll, "-id", "node" + i, "-haddr", http, "-raddr", raft };
             if (i > 0) args.AddRange(["-join", _http[0]]);
-            args.Add(Path.Combine(root, $"raftkv{nodes}-node{i}"));
+            args.Add(Path.Combine(root, $"{Name.Replace(' ', '-')}-node{i}"));
             _processes.Start("dotnet", args);
             _http.Add(http);
             var url = $"http://{http}/readyz";
