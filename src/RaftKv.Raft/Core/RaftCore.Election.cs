@@ -58,14 +58,10 @@ public sealed partial class RaftCore
     /// <summary>Check-quorum: has a quorum of voters (this leader included) been heard from since the last check?</summary>
     private bool QuorumActive()
     {
-        var active = 0;
-        foreach (var v in Config.Voters)
-        {
-            if (v == Id) active++;
-            else if (_progress.TryGetValue(v, out var pr) && pr.RecentActive) active++;
-        }
+        var active = new MajorityQuorum(Config.Voters).IsActive((Core: this, Self: Id),
+            static (s, v) => v == s.Self || (s.Core._progress.TryGetValue(v, out var pr) && pr.RecentActive));
         foreach (var (id, pr) in _progress) pr.RecentActive = id == Id;
-        return active >= Config.Quorum;
+        return active;
     }
 
     /// <summary>Starts an election: a pre-vote round first unless this is a leadership transfer.</summary>
@@ -96,11 +92,11 @@ public sealed partial class RaftCore
         _progress.Clear();
         switch (Poll(Id, granted: true))
         {
-            case ElectionResult.Won:
+            case VoteOutcome.Won:
                 if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer);
                 else BecomeLeader();
                 return;
-            case ElectionResult.Lost:
+            case VoteOutcome.Lost:
                 BecomeFollower(Term, null);
                 return;
         }
@@ -115,21 +111,10 @@ public sealed partial class RaftCore
         }
     }
 
-    private enum ElectionResult { Pending, Won, Lost }
-
-    private ElectionResult Poll(string from, bool granted)
+    private VoteOutcome Poll(string from, bool granted)
     {
         _votes.TryAdd(from, granted);
-        int yes = 0, no = 0;
-        foreach (var v in Config.Voters)
-        {
-            if (!_votes.TryGetValue(v, out var g)) continue;
-            if (g) yes++;
-            else no++;
-        }
-        if (yes >= Config.Quorum) return ElectionResult.Won;
-        if (Config.Voters.Length - no < Config.Quorum) return ElectionResult.Lost;
-        return ElectionResult.Pending;
+        return new MajorityQuorum(Config.Voters).TallyVotes(_votes, static (votes, v) => votes.TryGetValue(v, out var g) ? g : null);
     }
 
     /// <summary>
@@ -216,11 +201,11 @@ public sealed partial class RaftCore
             case MessageType.PreVoteResponse when Role == Role.PreCandidate:
                 switch (Poll(m.From, !m.Reject))
                 {
-                    case ElectionResult.Won:
+                    case VoteOutcome.Won:
                         if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false);
                         else BecomeLeader();
                         break;
-                    case ElectionResult.Lost:
+                    case VoteOutcome.Lost:
                         BecomeFollower(Term, null);
                         break;
                 }

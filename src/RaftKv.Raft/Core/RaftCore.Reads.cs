@@ -82,7 +82,7 @@ public sealed partial class RaftCore
     private void ReleaseReads()
     {
         _released.Clear();
-        _reads.Release(Id, Config, _released);
+        _reads.Release(Id, new MajorityQuorum(Config.Voters), _released);
         foreach (var r in _released) RespondRead(r.RequestId, r.Origin, r.Index);
     }
 

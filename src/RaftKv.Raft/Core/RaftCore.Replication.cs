@@ -282,13 +282,7 @@ public sealed partial class RaftCore
     /// </summary>
     private bool MaybeCommit()
     {
-        var voters = Config.Voters;
-        if (voters.Length == 0) return false;
-        Span<ulong> matches = voters.Length <= 64 ? stackalloc ulong[voters.Length] : new ulong[voters.Length];
-        for (var i = 0; i < voters.Length; i++)
-            matches[i] = _progress.TryGetValue(voters[i], out var pr) ? pr.Match : 0;
-        matches.Sort();
-        var candidate = matches[voters.Length - Config.Quorum];
+        var candidate = new MajorityQuorum(Config.Voters).CommittedIndex(_progress, static (progress, id) => progress.TryGetValue(id, out var pr) ? pr.Match : 0);
         if (candidate <= _log.Committed || _log.TryTerm(candidate) != Term) return false;
         _log.CommitTo(candidate);
         OnLeaderCommitted();
