@@ -30,7 +30,7 @@ public sealed partial class RaftCore
         }
         else
         {
-            _ready.FailedReadList.Add(new FailedRead(requestId, "no leader is known", null));
+            _ready.FailedReadList.Add(new FailedRead(requestId, ReadFailureReason.NoLeader, null));
         }
     }
 
@@ -99,11 +99,11 @@ public sealed partial class RaftCore
     {
         // Only answers to reads still waiting here count (a duplicate, or an answer after we gave up, is ignored).
         if (!_forwardedReads.Remove(m.Context)) return;
-        if (m.Reject) _ready.FailedReadList.Add(new FailedRead(m.Context, "the leader could not confirm the read", Leader));
+        if (m.Reject) _ready.FailedReadList.Add(new FailedRead(m.Context, ReadFailureReason.NotConfirmedByLeader, Leader));
         else _ready.ReadStateList.Add(new ReadState(m.Context, m.Index));
     }
 
-    private void FailPendingReads(string reason)
+    private void FailPendingReads(ReadFailureReason reason)
     {
         // Reads forwarded to a leader we no longer follow: its answer would be dropped as stale, so fail them now.
         foreach (var id in _forwardedReads) _ready.FailedReadList.Add(new FailedRead(id, reason, null));

@@ -317,7 +317,7 @@ public sealed partial class RaftCore
         _votes.Clear();
         _broadcastPending = false;
         _uncommittedBytes = 0;
-        FailPendingReads("leadership changed");
+        FailPendingReads(ReadFailureReason.LeadershipChanged);
     }
 
     private void BecomeFollower(ulong term, string? leader)
