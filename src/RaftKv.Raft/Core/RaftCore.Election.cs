@@ -3,8 +3,6 @@ namespace RaftKv.Raft;
 // Leader election (Raft §5.2), the up-to-date check (§5.4.1), pre-vote (thesis §9.6) and check-quorum / leader lease (thesis §6.2, §4.2.3).
 public sealed partial class RaftCore
 {
-    private readonly Dictionary<string, bool> _votes = new(StringComparer.Ordinal);
-
     /// <summary>
     /// May this node campaign? Voters of the newest configuration may; so may a node whose removal is appended but
     /// not committed, because it may hold the only copy that can commit it. Example: a leader appends its own removal
@@ -22,7 +20,7 @@ public sealed partial class RaftCore
         if (Promotable && _electionElapsed >= _randomizedElectionTimeout)
         {
             _electionElapsed = 0;
-            Hup(transfer: false);
+            StartElection(transfer: false);
         }
     }
 
@@ -33,7 +31,7 @@ public sealed partial class RaftCore
         if (_electionElapsed >= _options.ElectionTicks)
         {
             _electionElapsed = 0;
-            if (_options.CheckQuorum && !QuorumActive())
+            if (_options.CheckQuorum && !_tracker.QuorumActive(Id))
             {
                 // We cannot reach a quorum: stop serving as leader so clients go elsewhere.
                 BecomeFollower(Term, null);
@@ -42,7 +40,7 @@ public sealed partial class RaftCore
             if (_leadTransferee is not null) AbortLeaderTransfer();
             ForgetRemovedMembers();
         }
-        foreach (var (id, pr) in _progress)
+        foreach (var (_, pr) in _tracker)
         {
             // A snapshot lost on the way is never answered: retry after an election timeout, unless the runtime reports
             // every transfer's outcome (a large snapshot takes far longer than that, and a retry would start it over).
@@ -55,17 +53,8 @@ public sealed partial class RaftCore
         }
     }
 
-    /// <summary>Check-quorum: has a quorum of voters (this leader included) been heard from since the last check?</summary>
-    private bool QuorumActive()
-    {
-        var active = new MajorityQuorum(Config.Voters).IsActive((Core: this, Self: Id),
-            static (s, v) => v == s.Self || (s.Core._progress.TryGetValue(v, out var pr) && pr.RecentActive));
-        foreach (var (id, pr) in _progress) pr.RecentActive = id == Id;
-        return active;
-    }
-
     /// <summary>Starts an election: a pre-vote round first unless this is a leadership transfer.</summary>
-    private void Hup(bool transfer)
+    private void StartElection(bool transfer)
     {
         if (Role == Role.Leader || !Promotable) return;
         if (_options.PreVote && !transfer) StartCampaign(MessageType.PreVote, transfer);
@@ -89,8 +78,8 @@ public sealed partial class RaftCore
             VotedFor = Id;
             voteTerm = Term;
         }
-        _progress.Clear();
-        switch (Poll(Id, granted: true))
+        _tracker.ClearProgress();
+        switch (_tracker.RecordVote(Id, granted: true))
         {
             case VoteOutcome.Won:
                 if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer);
@@ -109,12 +98,6 @@ public sealed partial class RaftCore
                 Index = _log.LastIndex, LogTerm = _log.LastTerm, Transfer = transfer,
             });
         }
-    }
-
-    private VoteOutcome Poll(string from, bool granted)
-    {
-        _votes.TryAdd(from, granted);
-        return new MajorityQuorum(Config.Voters).TallyVotes(_votes, static (votes, v) => votes.TryGetValue(v, out var g) ? g : null);
     }
 
     /// <summary>
@@ -199,7 +182,7 @@ public sealed partial class RaftCore
                 break;
             case MessageType.VoteResponse when Role == Role.Candidate:
             case MessageType.PreVoteResponse when Role == Role.PreCandidate:
-                switch (Poll(m.From, !m.Reject))
+                switch (_tracker.RecordVote(m.From, !m.Reject))
                 {
                     case VoteOutcome.Won:
                         if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false);

@@ -3,13 +3,6 @@ namespace RaftKv.Raft;
 // Linearizable reads without log writes: ReadIndex (thesis §6.4).
 public sealed partial class RaftCore
 {
-    private readonly ReadIndexQueue _reads = new();
-    private readonly List<ReadIndexQueue.PendingRead> _released = [];
-
-    // Reads this follower forwarded to its leader and has not heard back about. A forwarded read whose message is
-    // lost stays here until leadership changes, unless the runtime gives up on it first (AbandonRead).
-    private readonly HashSet<ulong> _forwardedReads = [];
-
     /// <summary>
     /// Asks for a read index for request <paramref name="requestId"/>. The answer comes in a later Ready: a
     /// <see cref="ReadState"/> (serve the read once that index is applied) or a <see cref="FailedRead"/>. A follower
@@ -82,7 +75,7 @@ public sealed partial class RaftCore
     private void ReleaseReads()
     {
         _released.Clear();
-        _reads.Release(Id, new MajorityQuorum(Config.Voters), _released);
+        _reads.Release(Id, _tracker.Quorum, _released);
         foreach (var r in _released) RespondRead(r.RequestId, r.Origin, r.Index);
     }
 

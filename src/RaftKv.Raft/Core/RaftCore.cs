@@ -13,12 +13,20 @@ namespace RaftKv.Raft;
 /// </remarks>
 public sealed partial class RaftCore
 {
+    // The core's whole state is declared here; the partial files hold behaviour only.
+
     private readonly RaftOptions _options;
     private readonly RaftLog _log;
     private readonly Random _random;
-    private readonly Ready _ready = new();
-    private readonly Dictionary<string, Progress> _progress = new(StringComparer.Ordinal);
 
+    // The configuration in force, the leader's progress per member and a candidate's votes: what quorums are counted from.
+    private readonly ProgressTracker _tracker;
+
+    // Every configuration the log holds, so a truncation can bring back the previous one.
+    private readonly ConfigHistory _configs = new();
+
+    // Output accumulated between Readies, and what the last one reported.
+    private readonly Ready _ready = new();
     private HardState _lastHardState;
     private SoftState _lastSoftState;
     private bool _readyOutstanding;
@@ -32,12 +40,33 @@ public sealed partial class RaftCore
     // that every proposal that arrived meanwhile travels in one Append per follower.
     private bool _broadcastPending;
 
+    // A commit index that moved and has not been sent to followers yet (see FlushBroadcasts).
+    private bool _commitBroadcastPending;
+
+    // Bytes of this leader's proposals not yet committed (bounded by RaftOptions.MaxUncommittedBytes).
+    private long _uncommittedBytes;
+
+    // First index of this leader's term (its no-op): reads and configuration changes wait until it is committed.
+    private ulong _ownTermStart;
+
+    // The node leadership is being handed to, or null.
+    private string? _leadTransferee;
+
+    // The leader's pending ReadIndex requests, and a reused list of those a round releases.
+    private readonly ReadIndexQueue _reads = new();
+    private readonly List<ReadIndexQueue.PendingRead> _released = [];
+
+    // Reads this follower forwarded to its leader and has not heard back about. A forwarded read whose message is
+    // lost stays here until leadership changes, unless the runtime gives up on it first (AbandonRead).
+    private readonly HashSet<ulong> _forwardedReads = [];
+
     /// <summary>Creates a core over a storage holding the durable state (empty for a new node).</summary>
     public RaftCore(RaftOptions options, IRaftLogStorage storage)
     {
         options.Validate();
         _options = options;
         _random = options.Random;
+        _tracker = new ProgressTracker(options.MaxInflightMessages, options.MaxInflightBytes);
         _log = new RaftLog(storage, options.Applied ?? storage.Snapshot.Index);
         var hs = storage.HardState;
         Term = hs.Term;
@@ -103,7 +132,14 @@ public sealed partial class RaftCore
     public IReadOnlyDictionary<string, (ulong Match, ulong Next, ReplicationState State, bool RecentActive)> ReplicationStatus =>
         Role != Role.Leader
             ? new Dictionary<string, (ulong, ulong, ReplicationState, bool)>()
-            : _progress.ToDictionary(p => p.Key, p => (p.Value.Match, p.Value.Next, p.Value.State, p.Value.RecentActive));
+            : ReplicationStatusOfLeader();
+
+    private Dictionary<string, (ulong, ulong, ReplicationState, bool)> ReplicationStatusOfLeader()
+    {
+        var status = new Dictionary<string, (ulong, ulong, ReplicationState, bool)>();
+        foreach (var (id, pr) in _tracker) status[id] = (pr.Match, pr.Next, pr.State, pr.RecentActive);
+        return status;
+    }
 
     private bool IsSingleVoterLeader => Role == Role.Leader && Config.Voters.Length == 1 && Config.Voters[0] == Id;
 
@@ -135,7 +171,7 @@ public sealed partial class RaftCore
         && Config.Find(m.From) is { Incarnation: not 0 } member && member.Incarnation != m.FromIncarnation;
 
     /// <summary>The incarnation the leader last heard from <paramref name="id"/> (0 if none, or not the leader).</summary>
-    public ulong ObservedIncarnation(string id) => _progress.TryGetValue(id, out var pr) ? pr.Incarnation : 0;
+    public ulong ObservedIncarnation(string id) => _tracker.TryGet(id, out var pr) ? pr.Incarnation : 0;
 
     /// <summary>Is this server, in this incarnation, a voter of <paramref name="config"/>?</summary>
     private bool IsVoterIn(ClusterConfig config) =>
@@ -155,7 +191,7 @@ public sealed partial class RaftCore
             StaleIncarnationDrops++;
             return;
         }
-        if (m.FromIncarnation != 0 && _progress.TryGetValue(m.From, out var progress)) progress.Incarnation = m.FromIncarnation;
+        if (m.FromIncarnation != 0 && _tracker.TryGet(m.From, out var progress)) progress.Incarnation = m.FromIncarnation;
         if (!StepTerm(m)) return;
         switch (m.Type)
         {
@@ -185,11 +221,11 @@ public sealed partial class RaftCore
         return AppendOwn(EntryType.Normal, data);
     }
 
-    /// <summary>Starts an election at once if this node may campaign (used by tests and by operators forcing an election).</summary>
+    /// <summary>Starts an election at once if this node may campaign, without waiting for its election timeout (tests and benchmarks use it to pick a leader).</summary>
     public void Campaign()
     {
         EnsureNoReadyOutstanding();
-        if (Role != Role.Leader) Hup(transfer: false);
+        if (Role != Role.Leader) StartElection(transfer: false);
     }
 
     /// <summary>
@@ -281,7 +317,7 @@ public sealed partial class RaftCore
     private void UpdateOwnMatch()
     {
         // Thesis §10.2.1: the leader's own entries count toward a quorum only once they are durable.
-        var self = _progress.GetValueOrDefault(Id);
+        var self = _tracker.Find(Id);
         if (self is not null && self.MaybeUpdate(OwnDurableIndex) && MaybeCommit()) _commitBroadcastPending = true;
     }
 
@@ -314,7 +350,7 @@ public sealed partial class RaftCore
         _heartbeatElapsed = 0;
         ResetRandomizedElectionTimeout();
         AbortLeaderTransfer();
-        _votes.Clear();
+        _tracker.ResetVotes();
         _broadcastPending = false;
         _uncommittedBytes = 0;
         FailPendingReads(ReadFailureReason.LeadershipChanged);
@@ -325,7 +361,7 @@ public sealed partial class RaftCore
         Reset(term);
         Role = Role.Follower;
         Leader = leader;
-        _progress.Clear();
+        _tracker.ClearProgress();
     }
 
     private void BecomeLeader()
