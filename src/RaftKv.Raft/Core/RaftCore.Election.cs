@@ -20,7 +20,7 @@ public sealed partial class RaftCore
         if (Promotable && _electionElapsed >= _randomizedElectionTimeout)
         {
             _electionElapsed = 0;
-            StartElection(transfer: false);
+            StartElection(transfer: false, "election timeout");
         }
     }
 
@@ -34,10 +34,10 @@ public sealed partial class RaftCore
             if (_options.CheckQuorum && !_tracker.QuorumActive(Id))
             {
                 // We cannot reach a quorum: stop serving as leader so clients go elsewhere.
-                BecomeFollower(Term, null);
+                BecomeFollower(Term, null, "no quorum heard from within an election timeout");
                 return;
             }
-            if (_leadTransferee is not null) AbortLeaderTransfer();
+            if (_leadTransferee is not null) AbortLeaderTransfer("the target did not take over within an election timeout");
             ForgetRemovedMembers();
         }
         foreach (var (_, pr) in _tracker)
@@ -54,14 +54,14 @@ public sealed partial class RaftCore
     }
 
     /// <summary>Starts an election: a pre-vote round first unless this is a leadership transfer.</summary>
-    private void StartElection(bool transfer)
+    private void StartElection(bool transfer, string reason)
     {
         if (Role == Role.Leader || !Promotable) return;
-        if (_options.PreVote && !transfer) StartCampaign(MessageType.PreVote, transfer);
-        else StartCampaign(MessageType.Vote, transfer);
+        if (_options.PreVote && !transfer) StartCampaign(MessageType.PreVote, transfer, reason);
+        else StartCampaign(MessageType.Vote, transfer, reason);
     }
 
-    private void StartCampaign(MessageType type, bool transfer)
+    private void StartCampaign(MessageType type, bool transfer, string reason)
     {
         ulong voteTerm;
         if (type == MessageType.PreVote)
@@ -70,6 +70,7 @@ public sealed partial class RaftCore
             Reset(Term);
             Role = Role.PreCandidate;
             voteTerm = Term + 1;
+            Trace(RaftTraceKind.BecamePreCandidate, reason: reason);
         }
         else
         {
@@ -77,16 +78,17 @@ public sealed partial class RaftCore
             Role = Role.Candidate;
             VotedFor = Id;
             voteTerm = Term;
+            Trace(RaftTraceKind.BecameCandidate, reason: reason);
         }
         _tracker.ClearProgress();
         switch (_tracker.RecordVote(Id, granted: true))
         {
             case VoteOutcome.Won:
-                if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer);
+                if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer, "won the pre-vote");
                 else BecomeLeader();
                 return;
             case VoteOutcome.Lost:
-                BecomeFollower(Term, null);
+                LoseElection();
                 return;
         }
         foreach (var v in Config.Voters)
@@ -113,7 +115,11 @@ public sealed partial class RaftCore
                 // Leader lease: while we hear from a leader, a vote request is from a node that was cut off
                 // (or a removed one); ignoring it keeps it from deposing a healthy leader. A transfer is deliberate.
                 var inLease = _options.CheckQuorum && Leader is not null && _electionElapsed < _options.ElectionTicks;
-                if (inLease && !m.Transfer) return false;
+                if (inLease && !m.Transfer)
+                {
+                    TraceVoteRefused(m, "a leader was heard from within the election timeout");
+                    return false;
+                }
             }
             if (m.Type == MessageType.PreVote)
             {
@@ -126,11 +132,17 @@ public sealed partial class RaftCore
             else
             {
                 var leader = m.Type is MessageType.Append or MessageType.Heartbeat or MessageType.InstallSnapshot ? m.From : null;
-                BecomeFollower(m.Term, leader);
+                // A vote request from the transfer target means it is campaigning as asked: the transfer did its part.
+                var handedOver = m.Transfer && _leadTransferee is not null && m.From == _leadTransferee;
+                if (handedOver) _leadTransferee = null;
+                BecomeFollower(m.Term, leader, handedOver ? "handed leadership over" : "a message of a higher term");
+                if (handedOver) Trace(RaftTraceKind.TransferCompleted, m.From);
             }
         }
         else if (m.Term < Term)
         {
+            if (m.Type == MessageType.Append) Trace(RaftTraceKind.AppendRejected, m.From, m.Index, "stale term");
+            else if (m.Type is MessageType.Vote or MessageType.PreVote) TraceVoteRefused(m, "stale term");
             if ((_options.CheckQuorum || _options.PreVote) && m.Type is MessageType.Append or MessageType.Heartbeat)
             {
                 // A stale leader (e.g. one partitioned away) learns our term from this and steps down. Without it, a node
@@ -161,12 +173,30 @@ public sealed partial class RaftCore
             {
                 _electionElapsed = 0;
                 VotedFor = m.From;
+                Trace(RaftTraceKind.VoteGranted, m.From);
+            }
+            else
+            {
+                Trace(RaftTraceKind.PreVoteGranted, m.From, m.Term);
             }
         }
         else
         {
             Send(new Message { Type = responseType, From = Id, To = m.From, Term = Term, Reject = true });
+            TraceVoteRefused(m, !canVote ? (VotedFor is not null ? "already voted for another node in this term" : "a leader is known") : "the candidate's log is behind");
         }
+    }
+
+    private void TraceVoteRefused(Message m, string reason)
+    {
+        if (m.Type == MessageType.Vote) Trace(RaftTraceKind.VoteRejected, m.From, reason: reason);
+        else Trace(RaftTraceKind.PreVoteRejected, m.From, m.Term, reason);
+    }
+
+    private void LoseElection()
+    {
+        Trace(RaftTraceKind.ElectionLost, reason: Role == Role.PreCandidate ? "a majority refused the pre-vote" : "a majority refused the vote");
+        BecomeFollower(Term, null, "lost the election");
     }
 
     private void StepCandidate(Message m)
@@ -177,7 +207,7 @@ public sealed partial class RaftCore
             case MessageType.Heartbeat:
             case MessageType.InstallSnapshot:
                 // Someone won this term.
-                BecomeFollower(m.Term, m.From);
+                BecomeFollower(m.Term, m.From, "another node won this term");
                 StepFollower(m);
                 break;
             case MessageType.VoteResponse when Role == Role.Candidate:
@@ -185,11 +215,11 @@ public sealed partial class RaftCore
                 switch (_tracker.RecordVote(m.From, !m.Reject))
                 {
                     case VoteOutcome.Won:
-                        if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false);
+                        if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false, "won the pre-vote");
                         else BecomeLeader();
                         break;
                     case VoteOutcome.Lost:
-                        BecomeFollower(Term, null);
+                        LoseElection();
                         break;
                 }
                 break;

@@ -59,7 +59,7 @@ public sealed partial class RaftCore
         {
             if (id != Id && config.Find(id) is null) pr.RoundsSinceRemoved = 0;
         }
-        if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer();
+        if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer("the target is no longer a voter");
         // The quorum changed: what is committed may have changed with it, and so may the rounds a quorum has
         // answered (down to the leader alone, which answers its own: no answer may ever come from anyone else).
         if (MaybeCommit()) _commitBroadcastPending = true;
@@ -118,7 +118,7 @@ public sealed partial class RaftCore
             }
         }
         if (best is not null && bestMatch == _log.LastIndex) SendTimeoutNow(best);
-        BecomeFollower(Term, null);
+        BecomeFollower(Term, null, "its removal from the configuration is committed");
     }
 
     /// <summary>

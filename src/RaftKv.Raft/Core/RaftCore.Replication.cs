@@ -53,7 +53,7 @@ public sealed partial class RaftCore
                 break;
             case MessageType.TimeoutNow:
                 // Leadership transfer: campaign now, skipping pre-vote, and tell voters to ignore their lease.
-                StartElection(transfer: true);
+                StartElection(transfer: true, "leadership transfer");
                 break;
             case MessageType.ReadIndex:
                 RejectRead(m);
@@ -85,6 +85,7 @@ public sealed partial class RaftCore
         }
         // Fast backtracking: point the leader at the last index that can possibly match, with its term, so it skips
         // a whole term of conflicting entries per round trip instead of one entry.
+        Trace(RaftTraceKind.AppendRejected, m.From, m.Index, "no entry of that term at the previous index");
         var hint = _log.FindConflictByTerm(Math.Min(m.Index, _log.LastIndex), m.LogTerm);
         Send(new Message
         {

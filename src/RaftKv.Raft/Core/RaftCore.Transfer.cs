@@ -19,8 +19,9 @@ public sealed partial class RaftCore
         if (!Config.IsVoter(target) || !_tracker.TryGet(target, out var progress))
             return ProposeResult.Refused(Refusal.InvalidTransferTarget, Leader, $"'{target}' is not a voter of this cluster");
         if (_leadTransferee == target) return ProposeResult.Ok(0, Term, Id);
-        AbortLeaderTransfer();
+        AbortLeaderTransfer("another transfer was asked for");
         _leadTransferee = target;
+        Trace(RaftTraceKind.TransferStarted, target);
         // Reuse the election timer as the transfer deadline (checked in TickLeader).
         _electionElapsed = 0;
         if (progress.Match == _log.LastIndex) SendTimeoutNow(target);
@@ -31,8 +32,10 @@ public sealed partial class RaftCore
     private void SendTimeoutNow(string to) =>
         Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = to, Term = Term });
 
-    private void AbortLeaderTransfer()
+    private void AbortLeaderTransfer(string reason)
     {
+        if (_leadTransferee is null) return;
+        Trace(RaftTraceKind.TransferAborted, _leadTransferee, reason: reason);
         _leadTransferee = null;
     }
 }

@@ -18,6 +18,7 @@ public sealed partial class RaftCore
     private readonly RaftOptions _options;
     private readonly RaftLog _log;
     private readonly Random _random;
+    private readonly Action<RaftTraceEvent>? _trace;
 
     // The configuration in force, the leader's progress per member and a candidate's votes: what quorums are counted from.
     private readonly ProgressTracker _tracker;
@@ -66,6 +67,7 @@ public sealed partial class RaftCore
         options.Validate();
         _options = options;
         _random = options.Random;
+        _trace = options.Trace;
         _tracker = new ProgressTracker(options.MaxInflightMessages, options.MaxInflightBytes);
         _log = new RaftLog(storage, options.Applied ?? storage.Snapshot.Index);
         var hs = storage.HardState;
@@ -73,7 +75,7 @@ public sealed partial class RaftCore
         VotedFor = hs.VotedFor;
         _lastHardState = new HardState(Term, VotedFor, _log.Committed);
         LoadConfiguration(storage);
-        BecomeFollower(Term, null);
+        BecomeFollower(Term, null, reason: null);
         _lastSoftState = SoftState;
     }
 
@@ -225,7 +227,7 @@ public sealed partial class RaftCore
     public void Campaign()
     {
         EnsureNoReadyOutstanding();
-        if (Role != Role.Leader) StartElection(transfer: false);
+        if (Role != Role.Leader) StartElection(transfer: false, "asked to campaign");
     }
 
     /// <summary>
@@ -344,24 +346,29 @@ public sealed partial class RaftCore
         {
             Term = term;
             VotedFor = null;
+            Trace(RaftTraceKind.TermChanged);
         }
         Leader = null;
         _electionElapsed = 0;
         _heartbeatElapsed = 0;
         ResetRandomizedElectionTimeout();
-        AbortLeaderTransfer();
+        AbortLeaderTransfer("leadership changed");
         _tracker.ResetVotes();
         _broadcastPending = false;
         _uncommittedBytes = 0;
         FailPendingReads(ReadFailureReason.LeadershipChanged);
     }
 
-    private void BecomeFollower(ulong term, string? leader)
+    /// <param name="term">The term to follow in.</param>
+    /// <param name="leader">Its leader, if known.</param>
+    /// <param name="reason">Why, for the trace (null: nothing to report, the node is starting).</param>
+    private void BecomeFollower(ulong term, string? leader, string? reason)
     {
         Reset(term);
         Role = Role.Follower;
         Leader = leader;
         _tracker.ClearProgress();
+        if (reason is not null) Trace(RaftTraceKind.BecameFollower, leader, reason: reason);
     }
 
     private void BecomeLeader()
@@ -370,11 +377,16 @@ public sealed partial class RaftCore
         Reset(Term);
         Role = Role.Leader;
         Leader = Id;
+        Trace(RaftTraceKind.BecameLeader);
         ResetProgress();
         // A no-op of our own term: committing it commits everything before it (§5.4.2) and tells this leader its commit index (§8).
         _ownTermStart = _log.LastIndex + 1;
         AppendOwn(EntryType.Normal, ReadOnlyMemory<byte>.Empty);
     }
+
+    // Reports a decision to RaftOptions.Trace. Callers pass constant phrases: with no sink, tracing costs a null check.
+    private void Trace(RaftTraceKind kind, string? peer = null, ulong index = 0, string? reason = null) =>
+        _trace?.Invoke(new RaftTraceEvent(kind, Id, Term, peer, index, reason));
 
     private ProposeResult? CheckCanPropose(long bytes)
     {
