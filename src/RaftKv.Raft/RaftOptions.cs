@@ -66,6 +66,12 @@ public sealed class RaftOptions
     /// <summary>Seeded randomness for election timeouts. Inject a seeded instance to make a run reproducible.</summary>
     public Random Random { get; init; } = new();
 
+    /// <summary>
+    /// Receives the core's decisions as they happen (elections, step-downs, refusals, term changes, transfers), for
+    /// debug logs and tests; called on the thread that drives the core, so it must be quick. Null (the default): no trace.
+    /// </summary>
+    public Action<RaftTraceEvent>? Trace { get; init; }
+
     internal void Validate()
     {
         if (string.IsNullOrEmpty(Id)) throw new ArgumentException("Id must not be empty");

@@ -193,7 +193,7 @@ public sealed class ReadIndexTests
         c["n2"].ReadIndex(5);
         c.Settle();
         var f = Assert.Single(c.Nodes["n2"].FailedReads);
-        Assert.Contains("no leader", f.Reason);
+        Assert.Equal(ReadFailureReason.NoLeader, f.Reason);
     }
 
     [Fact]

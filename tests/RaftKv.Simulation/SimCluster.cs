@@ -712,7 +712,7 @@ public sealed class SimCluster
         foreach (var fr in rd.FailedReads)
         {
             if (!n.Reads.Remove(fr.RequestId)) continue;
-            if (string.IsNullOrEmpty(fr.Reason)) Fail("failed read without a reason");
+            if (!Enum.IsDefined(fr.Reason)) Fail("failed read without a reason");
             _readsFailed++;
         }
         if (rd.SoftState is { Role: Role.Leader } ss) OnNewLeader(n, ss.Term);

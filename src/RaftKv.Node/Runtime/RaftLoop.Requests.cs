@@ -296,9 +296,9 @@ internal sealed partial class RaftLoop
     };
 
     private static NodeException ReadFailure(FailedRead f) =>
-        f.Reason.Contains("no leader", StringComparison.Ordinal)
+        f.Reason == ReadFailureReason.NoLeader
             ? new NodeException(NodeErrorKind.NoLeader, "no leader is known; the read could not be confirmed")
-            : new NodeException(NodeErrorKind.NoLeader, "the read could not be confirmed: " + f.Reason);
+            : new NodeException(NodeErrorKind.NoLeader, "the read could not be confirmed: " + f.Message);
 
     /// <summary>This node's standing in the configuration in force.</summary>
     private Membership MembershipOf(ClusterConfig config)

@@ -95,6 +95,8 @@ internal sealed partial class RaftLoop : IDisposable
             MaxSizePerMessage = EntryLimits.AppendBatchBytes(options.Transport.MaxFrameSize),
             // Every transfer ends in a report (RaftLoop.Snapshots.cs): a long one is not restarted.
             SnapshotOutcomesReported = true,
+            // The core's decisions (elections, step-downs, refusals), when debug logging is on.
+            Trace = logger.IsEnabled(LogLevel.Debug) ? e => logger.LogDebug("Raft core: {Event}", e) : null,
         }, storage);
         if (_core.Config.Members.Length > 0 && _core.Config.Find(options.Id) is null)
         {

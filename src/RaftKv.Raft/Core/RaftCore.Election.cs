@@ -3,8 +3,6 @@ namespace RaftKv.Raft;
 // Leader election (Raft §5.2), the up-to-date check (§5.4.1), pre-vote (thesis §9.6) and check-quorum / leader lease (thesis §6.2, §4.2.3).
 public sealed partial class RaftCore
 {
-    private readonly Dictionary<string, bool> _votes = new(StringComparer.Ordinal);
-
     /// <summary>
     /// May this node campaign? Voters of the newest configuration may; so may a node whose removal is appended but
     /// not committed, because it may hold the only copy that can commit it. Example: a leader appends its own removal
@@ -22,7 +20,7 @@ public sealed partial class RaftCore
         if (Promotable && _electionElapsed >= _randomizedElectionTimeout)
         {
             _electionElapsed = 0;
-            Hup(transfer: false);
+            StartElection(transfer: false, "election timeout");
         }
     }
 
@@ -33,16 +31,16 @@ public sealed partial class RaftCore
         if (_electionElapsed >= _options.ElectionTicks)
         {
             _electionElapsed = 0;
-            if (_options.CheckQuorum && !QuorumActive())
+            if (_options.CheckQuorum && !_tracker.QuorumActive(Id))
             {
                 // We cannot reach a quorum: stop serving as leader so clients go elsewhere.
-                BecomeFollower(Term, null);
+                BecomeFollower(Term, null, "no quorum heard from within an election timeout");
                 return;
             }
-            if (_leadTransferee is not null) AbortLeaderTransfer();
+            if (_leadTransferee is not null) AbortLeaderTransfer("the target did not take over within an election timeout");
             ForgetRemovedMembers();
         }
-        foreach (var (id, pr) in _progress)
+        foreach (var (_, pr) in _tracker)
         {
             // A snapshot lost on the way is never answered: retry after an election timeout, unless the runtime reports
             // every transfer's outcome (a large snapshot takes far longer than that, and a retry would start it over).
@@ -55,28 +53,15 @@ public sealed partial class RaftCore
         }
     }
 
-    /// <summary>Check-quorum: has a quorum of voters (this leader included) been heard from since the last check?</summary>
-    private bool QuorumActive()
-    {
-        var active = 0;
-        foreach (var v in Config.Voters)
-        {
-            if (v == Id) active++;
-            else if (_progress.TryGetValue(v, out var pr) && pr.RecentActive) active++;
-        }
-        foreach (var (id, pr) in _progress) pr.RecentActive = id == Id;
-        return active >= Config.Quorum;
-    }
-
     /// <summary>Starts an election: a pre-vote round first unless this is a leadership transfer.</summary>
-    private void Hup(bool transfer)
+    private void StartElection(bool transfer, string reason)
     {
         if (Role == Role.Leader || !Promotable) return;
-        if (_options.PreVote && !transfer) StartCampaign(MessageType.PreVote, transfer);
-        else StartCampaign(MessageType.Vote, transfer);
+        if (_options.PreVote && !transfer) StartCampaign(MessageType.PreVote, transfer, reason);
+        else StartCampaign(MessageType.Vote, transfer, reason);
     }
 
-    private void StartCampaign(MessageType type, bool transfer)
+    private void StartCampaign(MessageType type, bool transfer, string reason)
     {
         ulong voteTerm;
         if (type == MessageType.PreVote)
@@ -85,6 +70,7 @@ public sealed partial class RaftCore
             Reset(Term);
             Role = Role.PreCandidate;
             voteTerm = Term + 1;
+            Trace(RaftTraceKind.BecamePreCandidate, reason: reason);
         }
         else
         {
@@ -92,16 +78,17 @@ public sealed partial class RaftCore
             Role = Role.Candidate;
             VotedFor = Id;
             voteTerm = Term;
+            Trace(RaftTraceKind.BecameCandidate, reason: reason);
         }
-        _progress.Clear();
-        switch (Poll(Id, granted: true))
+        _tracker.ClearProgress();
+        switch (_tracker.RecordVote(Id, granted: true))
         {
-            case ElectionResult.Won:
-                if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer);
+            case VoteOutcome.Won:
+                if (type == MessageType.PreVote) StartCampaign(MessageType.Vote, transfer, "won the pre-vote");
                 else BecomeLeader();
                 return;
-            case ElectionResult.Lost:
-                BecomeFollower(Term, null);
+            case VoteOutcome.Lost:
+                LoseElection();
                 return;
         }
         foreach (var v in Config.Voters)
@@ -113,23 +100,6 @@ public sealed partial class RaftCore
                 Index = _log.LastIndex, LogTerm = _log.LastTerm, Transfer = transfer,
             });
         }
-    }
-
-    private enum ElectionResult { Pending, Won, Lost }
-
-    private ElectionResult Poll(string from, bool granted)
-    {
-        _votes.TryAdd(from, granted);
-        int yes = 0, no = 0;
-        foreach (var v in Config.Voters)
-        {
-            if (!_votes.TryGetValue(v, out var g)) continue;
-            if (g) yes++;
-            else no++;
-        }
-        if (yes >= Config.Quorum) return ElectionResult.Won;
-        if (Config.Voters.Length - no < Config.Quorum) return ElectionResult.Lost;
-        return ElectionResult.Pending;
     }
 
     /// <summary>
@@ -145,7 +115,11 @@ public sealed partial class RaftCore
                 // Leader lease: while we hear from a leader, a vote request is from a node that was cut off
                 // (or a removed one); ignoring it keeps it from deposing a healthy leader. A transfer is deliberate.
                 var inLease = _options.CheckQuorum && Leader is not null && _electionElapsed < _options.ElectionTicks;
-                if (inLease && !m.Transfer) return false;
+                if (inLease && !m.Transfer)
+                {
+                    TraceVoteRefused(m, "a leader was heard from within the election timeout");
+                    return false;
+                }
             }
             if (m.Type == MessageType.PreVote)
             {
@@ -158,11 +132,17 @@ public sealed partial class RaftCore
             else
             {
                 var leader = m.Type is MessageType.Append or MessageType.Heartbeat or MessageType.InstallSnapshot ? m.From : null;
-                BecomeFollower(m.Term, leader);
+                // A vote request from the transfer target means it is campaigning as asked: the transfer did its part.
+                var handedOver = m.Transfer && _leadTransferee is not null && m.From == _leadTransferee;
+                if (handedOver) _leadTransferee = null;
+                BecomeFollower(m.Term, leader, handedOver ? "handed leadership over" : "a message of a higher term");
+                if (handedOver) Trace(RaftTraceKind.TransferCompleted, m.From);
             }
         }
         else if (m.Term < Term)
         {
+            if (m.Type == MessageType.Append) Trace(RaftTraceKind.AppendRejected, m.From, m.Index, "stale term");
+            else if (m.Type is MessageType.Vote or MessageType.PreVote) TraceVoteRefused(m, "stale term");
             if ((_options.CheckQuorum || _options.PreVote) && m.Type is MessageType.Append or MessageType.Heartbeat)
             {
                 // A stale leader (e.g. one partitioned away) learns our term from this and steps down. Without it, a node
@@ -193,12 +173,30 @@ public sealed partial class RaftCore
             {
                 _electionElapsed = 0;
                 VotedFor = m.From;
+                Trace(RaftTraceKind.VoteGranted, m.From);
+            }
+            else
+            {
+                Trace(RaftTraceKind.PreVoteGranted, m.From, m.Term);
             }
         }
         else
         {
             Send(new Message { Type = responseType, From = Id, To = m.From, Term = Term, Reject = true });
+            TraceVoteRefused(m, !canVote ? (VotedFor is not null ? "already voted for another node in this term" : "a leader is known") : "the candidate's log is behind");
         }
+    }
+
+    private void TraceVoteRefused(Message m, string reason)
+    {
+        if (m.Type == MessageType.Vote) Trace(RaftTraceKind.VoteRejected, m.From, reason: reason);
+        else Trace(RaftTraceKind.PreVoteRejected, m.From, m.Term, reason);
+    }
+
+    private void LoseElection()
+    {
+        Trace(RaftTraceKind.ElectionLost, reason: Role == Role.PreCandidate ? "a majority refused the pre-vote" : "a majority refused the vote");
+        BecomeFollower(Term, null, "lost the election");
     }
 
     private void StepCandidate(Message m)
@@ -209,19 +207,19 @@ public sealed partial class RaftCore
             case MessageType.Heartbeat:
             case MessageType.InstallSnapshot:
                 // Someone won this term.
-                BecomeFollower(m.Term, m.From);
+                BecomeFollower(m.Term, m.From, "another node won this term");
                 StepFollower(m);
                 break;
             case MessageType.VoteResponse when Role == Role.Candidate:
             case MessageType.PreVoteResponse when Role == Role.PreCandidate:
-                switch (Poll(m.From, !m.Reject))
+                switch (_tracker.RecordVote(m.From, !m.Reject))
                 {
-                    case ElectionResult.Won:
-                        if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false);
+                    case VoteOutcome.Won:
+                        if (Role == Role.PreCandidate) StartCampaign(MessageType.Vote, transfer: false, "won the pre-vote");
                         else BecomeLeader();
                         break;
-                    case ElectionResult.Lost:
-                        BecomeFollower(Term, null);
+                    case VoteOutcome.Lost:
+                        LoseElection();
                         break;
                 }
                 break;

@@ -4,89 +4,62 @@ namespace RaftKv.Raft;
 // appended, and is undone if that entry is truncated.
 public sealed partial class RaftCore
 {
-    // The configuration as of the snapshot (or compaction point), and every configuration entry after it, in log order.
-    private ClusterConfig _configBase = ClusterConfig.Empty;
-    private readonly List<(ulong Index, ClusterConfig Config)> _configHistory = [];
-
     /// <summary>The configuration in force: the newest one in the log, committed or not.</summary>
-    public ClusterConfig Config { get; private set; } = ClusterConfig.Empty;
+    public ClusterConfig Config => _tracker.Config;
 
     /// <summary>Index of the entry that carries <see cref="Config"/> (or of the snapshot it came from).</summary>
-    public ulong ConfigIndex => _configHistory.Count > 0 ? _configHistory[^1].Index : _configBaseIndex;
-
-    private ulong _configBaseIndex;
+    public ulong ConfigIndex => _configs.NewestIndex;
 
     /// <summary>True while the newest configuration entry is not committed.</summary>
     public bool ConfigChangePending => ConfigIndex > _log.Committed;
 
     private void LoadConfiguration(IRaftLogStorage storage)
     {
-        _configBase = storage.Snapshot.Config;
-        _configBaseIndex = storage.Snapshot.Index;
-        var from = Math.Max(storage.FirstIndex, storage.Snapshot.Index + 1);
-        var buffer = new List<Entry>();
-        while (from <= storage.LastIndex)
-        {
-            buffer.Clear();
-            storage.GetEntries(from, storage.LastIndex + 1, 16 << 20, buffer);
-            foreach (var e in buffer)
-            {
-                if (e.Type == EntryType.Configuration) _configHistory.Add((e.Index, ClusterConfig.Decode(e.Data.Span)));
-            }
-            from += (ulong)buffer.Count;
-        }
-        Config = _configHistory.Count > 0 ? _configHistory[^1].Config : _configBase;
+        _configs.Load(storage);
+        _tracker.Config = _configs.Newest;
     }
 
     /// <summary>Appends entries to the log, keeping the configuration history in step (truncated entries take their configurations with them).</summary>
     private void AppendToLog(ReadOnlySpan<Entry> entries)
     {
         if (entries.IsEmpty) return;
-        var first = entries[0].Index;
-        var changed = false;
-        while (_configHistory.Count > 0 && _configHistory[^1].Index >= first)
-        {
-            _configHistory.RemoveAt(_configHistory.Count - 1);
-            changed = true;
-        }
+        var changed = _configs.TruncateFrom(entries[0].Index);
         _log.Append(entries);
         foreach (var e in entries)
         {
             if (e.Type != EntryType.Configuration) continue;
-            _configHistory.Add((e.Index, ClusterConfig.Decode(e.Data.Span)));
+            _configs.Add(e.Index, ClusterConfig.Decode(e.Data.Span));
             changed = true;
         }
-        if (changed) SetConfig(_configHistory.Count > 0 ? _configHistory[^1].Config : _configBase);
+        if (changed) SetConfig(_configs.Newest);
     }
 
     private void RestoreConfiguration(SnapshotMetadata snapshot)
     {
-        _configBase = snapshot.Config;
-        _configBaseIndex = snapshot.Index;
-        _configHistory.Clear();
-        SetConfig(_configBase);
+        _configs.Restore(snapshot.Config, snapshot.Index);
+        SetConfig(_configs.Newest);
     }
 
     private void SetConfig(ClusterConfig config)
     {
         if (ReferenceEquals(config, Config)) return;
         var previous = Config;
-        Config = config;
+        _tracker.Config = config;
         if (Role != Role.Leader) return;
         foreach (var m in config.Members)
         {
             // Another incarnation under the same id is another server, and so is a server added anew: what the leader
             // knew of the old one's log (a removed member's progress lingers, see below) is void.
-            if (m.Id != Id && (previous.Find(m.Id) is not { } before || before.Incarnation != m.Incarnation)) _progress.Remove(m.Id);
+            if (m.Id != Id && (previous.Find(m.Id) is not { } before || before.Incarnation != m.Incarnation)) _tracker.Remove(m.Id);
             AddProgress(m.Id);
         }
         // A removed member keeps its progress for now, so the leader still sends it the log and the commit index: that
         // is how it learns it was removed (and stops campaigning) instead of waiting for a leader forever.
-        foreach (var (id, pr) in _progress)
+        foreach (var (id, pr) in _tracker)
         {
             if (id != Id && config.Find(id) is null) pr.RoundsSinceRemoved = 0;
         }
-        if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer();
+        if (_leadTransferee is not null && !config.IsVoter(_leadTransferee)) AbortLeaderTransfer("the target is no longer a voter");
         // The quorum changed: what is committed may have changed with it, and so may the rounds a quorum has
         // answered (down to the leader alone, which answers its own: no answer may ever come from anyone else).
         if (MaybeCommit()) _commitBroadcastPending = true;
@@ -101,22 +74,15 @@ public sealed partial class RaftCore
     {
         if (ConfigChangePending) return;
         List<string>? gone = null;
-        foreach (var (id, pr) in _progress)
+        foreach (var (id, pr) in _tracker)
         {
             if (id != Id && Config.Find(id) is null && pr.RoundsSinceRemoved++ >= 1) (gone ??= []).Add(id);
         }
-        if (gone is not null) foreach (var id in gone) _progress.Remove(id);
+        if (gone is not null) foreach (var id in gone) _tracker.Remove(id);
     }
 
     /// <summary>The configuration as of <paramref name="index"/> (for snapshot metadata).</summary>
-    public ClusterConfig ConfigAt(ulong index)
-    {
-        for (var i = _configHistory.Count - 1; i >= 0; i--)
-        {
-            if (_configHistory[i].Index <= index) return _configHistory[i].Config;
-        }
-        return _configBase;
-    }
+    public ClusterConfig ConfigAt(ulong index) => _configs.At(index);
 
     /// <summary>
     /// Proposes a single-server membership change. Refused unless this is the leader, the previous change is
@@ -145,14 +111,14 @@ public sealed partial class RaftCore
         ulong bestMatch = 0;
         foreach (var v in Config.Voters)
         {
-            if (_progress.TryGetValue(v, out var pr) && (best is null || pr.Match > bestMatch))
+            if (_tracker.TryGet(v, out var pr) && (best is null || pr.Match > bestMatch))
             {
                 best = v;
                 bestMatch = pr.Match;
             }
         }
         if (best is not null && bestMatch == _log.LastIndex) SendTimeoutNow(best);
-        BecomeFollower(Term, null);
+        BecomeFollower(Term, null, "its removal from the configuration is committed");
     }
 
     /// <summary>
@@ -175,9 +141,6 @@ public sealed partial class RaftCore
     {
         EnsureNoReadyOutstanding();
         if (snapshot.Index > _log.Applied) throw new ArgumentOutOfRangeException(nameof(snapshot), "snapshot beyond the applied index");
-        if (snapshot.Index <= _configBaseIndex) return;
-        _configBase = ConfigAt(snapshot.Index);
-        _configBaseIndex = snapshot.Index;
-        _configHistory.RemoveAll(c => c.Index <= snapshot.Index);
+        _configs.Compact(snapshot.Index);
     }
 }

@@ -3,13 +3,6 @@ namespace RaftKv.Raft;
 // Linearizable reads without log writes: ReadIndex (thesis §6.4).
 public sealed partial class RaftCore
 {
-    private readonly ReadIndexQueue _reads = new();
-    private readonly List<ReadIndexQueue.PendingRead> _released = [];
-
-    // Reads this follower forwarded to its leader and has not heard back about. A forwarded read whose message is
-    // lost stays here until leadership changes, unless the runtime gives up on it first (AbandonRead).
-    private readonly HashSet<ulong> _forwardedReads = [];
-
     /// <summary>
     /// Asks for a read index for request <paramref name="requestId"/>. The answer comes in a later Ready: a
     /// <see cref="ReadState"/> (serve the read once that index is applied) or a <see cref="FailedRead"/>. A follower
@@ -30,7 +23,7 @@ public sealed partial class RaftCore
         }
         else
         {
-            _ready.FailedReadList.Add(new FailedRead(requestId, "no leader is known", null));
+            _ready.FailedReadList.Add(new FailedRead(requestId, ReadFailureReason.NoLeader, null));
         }
     }
 
@@ -82,7 +75,7 @@ public sealed partial class RaftCore
     private void ReleaseReads()
     {
         _released.Clear();
-        _reads.Release(Id, Config, _released);
+        _reads.Release(Id, _tracker.Quorum, _released);
         foreach (var r in _released) RespondRead(r.RequestId, r.Origin, r.Index);
     }
 
@@ -99,11 +92,11 @@ public sealed partial class RaftCore
     {
         // Only answers to reads still waiting here count (a duplicate, or an answer after we gave up, is ignored).
         if (!_forwardedReads.Remove(m.Context)) return;
-        if (m.Reject) _ready.FailedReadList.Add(new FailedRead(m.Context, "the leader could not confirm the read", Leader));
+        if (m.Reject) _ready.FailedReadList.Add(new FailedRead(m.Context, ReadFailureReason.NotConfirmedByLeader, Leader));
         else _ready.ReadStateList.Add(new ReadState(m.Context, m.Index));
     }
 
-    private void FailPendingReads(string reason)
+    private void FailPendingReads(ReadFailureReason reason)
     {
         // Reads forwarded to a leader we no longer follow: its answer would be dropped as stale, so fail them now.
         foreach (var id in _forwardedReads) _ready.FailedReadList.Add(new FailedRead(id, reason, null));

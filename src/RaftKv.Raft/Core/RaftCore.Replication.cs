@@ -3,26 +3,17 @@ namespace RaftKv.Raft;
 // Log replication (Raft §5.3), commitment (§5.4.2), snapshots (§7) and flow control (etcd-style progress tracking).
 public sealed partial class RaftCore
 {
-    private bool _commitBroadcastPending;
-    private long _uncommittedBytes;
-
-    // First index of this leader's term (its no-op): reads and configuration changes wait until it is committed.
-    private ulong _ownTermStart;
-
     private void ResetProgress()
     {
-        _progress.Clear();
+        _tracker.ClearProgress();
         foreach (var m in Config.Members) AddProgress(m.Id);
         AddProgress(Id);
-        _progress[Id].Match = OwnDurableIndex;
-        _progress[Id].RecentActive = true;
+        var self = _tracker.Find(Id)!;
+        self.Match = OwnDurableIndex;
+        self.RecentActive = true;
     }
 
-    private void AddProgress(string id)
-    {
-        if (_progress.ContainsKey(id)) return;
-        _progress[id] = new Progress(_log.LastIndex + 1, _options.MaxInflightMessages, _options.MaxInflightBytes);
-    }
+    private void AddProgress(string id) => _tracker.Add(id, _log.LastIndex + 1);
 
     private void StepLeader(Message m)
     {
@@ -62,7 +53,7 @@ public sealed partial class RaftCore
                 break;
             case MessageType.TimeoutNow:
                 // Leadership transfer: campaign now, skipping pre-vote, and tell voters to ignore their lease.
-                Hup(transfer: true);
+                StartElection(transfer: true, "leadership transfer");
                 break;
             case MessageType.ReadIndex:
                 RejectRead(m);
@@ -94,6 +85,7 @@ public sealed partial class RaftCore
         }
         // Fast backtracking: point the leader at the last index that can possibly match, with its term, so it skips
         // a whole term of conflicting entries per round trip instead of one entry.
+        Trace(RaftTraceKind.AppendRejected, m.From, m.Index, "no entry of that term at the previous index");
         var hint = _log.FindConflictByTerm(Math.Min(m.Index, _log.LastIndex), m.LogTerm);
         Send(new Message
         {
@@ -127,7 +119,7 @@ public sealed partial class RaftCore
 
     private void HandleAppendResponse(Message m)
     {
-        if (!_progress.TryGetValue(m.From, out var pr)) return;
+        if (!_tracker.TryGet(m.From, out var pr)) return;
         pr.RecentActive = true;
         // Nobody can hold more of this leader's log than it has; such an answer is not about this log.
         if (m.Index > _log.LastIndex) return;
@@ -135,7 +127,7 @@ public sealed partial class RaftCore
         {
             var hint = m.RejectHint;
             if (m.LogTerm > 0) hint = _log.FindConflictByTerm(m.RejectHint, m.LogTerm);
-            if (pr.MaybeDecrTo(m.Index, hint))
+            if (pr.BackOffAfterRejection(m.Index, hint))
             {
                 if (pr.State == ReplicationState.Replicate) pr.BecomeProbe();
                 SendAppend(m.From, sendIfEmpty: true);
@@ -155,7 +147,7 @@ public sealed partial class RaftCore
                     pr.BecomeReplicate();
                     break;
                 case ReplicationState.Replicate:
-                    pr.Inflights.FreeLE(m.Index);
+                    pr.Inflights.FreeUpTo(m.Index);
                     break;
             }
             if (MaybeCommit()) _commitBroadcastPending = true;
@@ -169,11 +161,11 @@ public sealed partial class RaftCore
 
     private void HandleHeartbeatResponse(Message m)
     {
-        if (!_progress.TryGetValue(m.From, out var pr)) return;
+        if (!_tracker.TryGet(m.From, out var pr)) return;
         pr.RecentActive = true;
         pr.ProbeSent = false;
         // A live follower with a full window may have lost an Append: free a slot so one more can go.
-        if (pr.State == ReplicationState.Replicate && pr.Inflights.Full) pr.Inflights.FreeFirstOne();
+        if (pr.State == ReplicationState.Replicate && pr.Inflights.Full) pr.Inflights.FreeOldest();
         if (pr.Match < _log.LastIndex) SendAppend(m.From, sendIfEmpty: true);
         _reads.Ack(m.From, m.Context);
         ReleaseReads();
@@ -182,7 +174,7 @@ public sealed partial class RaftCore
     /// <summary>Sends what the follower needs next; false if nothing was sent (paused, or nothing to send).</summary>
     private bool SendAppend(string to, bool sendIfEmpty)
     {
-        if (Role != Role.Leader || !_progress.TryGetValue(to, out var pr) || pr.IsPaused) return false;
+        if (Role != Role.Leader || !_tracker.TryGet(to, out var pr) || pr.IsPaused) return false;
         var prevIndex = pr.Next - 1;
         var prevTerm = _log.TryTerm(prevIndex);
         var entries = prevTerm is null ? null : _log.Slice(pr.Next, _log.LastIndex + 1, _options.MaxSizePerMessage);
@@ -223,7 +215,7 @@ public sealed partial class RaftCore
 
     private void BroadcastHeartbeat(ulong readRound)
     {
-        foreach (var (id, pr) in _progress)
+        foreach (var (id, pr) in _tracker)
         {
             if (id == Id) continue;
             // A follower may only commit what it is known to hold.
@@ -252,7 +244,7 @@ public sealed partial class RaftCore
         if (_broadcastPending || commitOnly)
         {
             var everyoneTold = true;
-            foreach (var id in _progress.Keys)
+            foreach (var (id, _) in _tracker)
             {
                 if (id == Id) continue;
                 if (SendAppend(id, sendIfEmpty: commitOnly))
@@ -282,13 +274,7 @@ public sealed partial class RaftCore
     /// </summary>
     private bool MaybeCommit()
     {
-        var voters = Config.Voters;
-        if (voters.Length == 0) return false;
-        Span<ulong> matches = voters.Length <= 64 ? stackalloc ulong[voters.Length] : new ulong[voters.Length];
-        for (var i = 0; i < voters.Length; i++)
-            matches[i] = _progress.TryGetValue(voters[i], out var pr) ? pr.Match : 0;
-        matches.Sort();
-        var candidate = matches[voters.Length - Config.Quorum];
+        var candidate = _tracker.CommittedIndex();
         if (candidate <= _log.Committed || _log.TryTerm(candidate) != Term) return false;
         _log.CommitTo(candidate);
         OnLeaderCommitted();
@@ -321,7 +307,7 @@ public sealed partial class RaftCore
     public void ReportSnapshot(string to, bool succeeded)
     {
         EnsureNoReadyOutstanding();
-        if (Role != Role.Leader || !_progress.TryGetValue(to, out var pr) || pr.State != ReplicationState.Snapshot) return;
+        if (Role != Role.Leader || !_tracker.TryGet(to, out var pr) || pr.State != ReplicationState.Snapshot) return;
         if (succeeded) pr.BecomeProbe();
         else pr.SnapshotFailed();
         pr.ProbeSent = true;
@@ -331,7 +317,7 @@ public sealed partial class RaftCore
     public void ReportUnreachable(string to)
     {
         EnsureNoReadyOutstanding();
-        if (Role != Role.Leader || !_progress.TryGetValue(to, out var pr)) return;
+        if (Role != Role.Leader || !_tracker.TryGet(to, out var pr)) return;
         if (pr.State == ReplicationState.Replicate) pr.BecomeProbe();
     }
 }

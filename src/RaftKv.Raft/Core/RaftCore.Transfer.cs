@@ -3,8 +3,6 @@ namespace RaftKv.Raft;
 // Leadership transfer (thesis §3.10).
 public sealed partial class RaftCore
 {
-    private string? _leadTransferee;
-
     /// <summary>The node leadership is being handed to, or null.</summary>
     public string? LeadTransferee => _leadTransferee;
 
@@ -18,14 +16,15 @@ public sealed partial class RaftCore
         if (Role != Role.Leader)
             return ProposeResult.Refused(Refusal.NotLeader, Leader, Leader is null ? "no leader is known" : $"not the leader; the leader is {Leader}");
         if (target == Id) return ProposeResult.Ok(0, Term, Id);
-        if (!Config.IsVoter(target) || !_progress.ContainsKey(target))
+        if (!Config.IsVoter(target) || !_tracker.TryGet(target, out var progress))
             return ProposeResult.Refused(Refusal.InvalidTransferTarget, Leader, $"'{target}' is not a voter of this cluster");
         if (_leadTransferee == target) return ProposeResult.Ok(0, Term, Id);
-        AbortLeaderTransfer();
+        AbortLeaderTransfer("another transfer was asked for");
         _leadTransferee = target;
+        Trace(RaftTraceKind.TransferStarted, target);
         // Reuse the election timer as the transfer deadline (checked in TickLeader).
         _electionElapsed = 0;
-        if (_progress[target].Match == _log.LastIndex) SendTimeoutNow(target);
+        if (progress.Match == _log.LastIndex) SendTimeoutNow(target);
         else SendAppend(target, sendIfEmpty: true);
         return ProposeResult.Ok(0, Term, Id);
     }
@@ -33,8 +32,10 @@ public sealed partial class RaftCore
     private void SendTimeoutNow(string to) =>
         Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = to, Term = Term });
 
-    private void AbortLeaderTransfer()
+    private void AbortLeaderTransfer(string reason)
     {
+        if (_leadTransferee is null) return;
+        Trace(RaftTraceKind.TransferAborted, _leadTransferee, reason: reason);
         _leadTransferee = null;
     }
 }

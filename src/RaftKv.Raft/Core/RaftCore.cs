@@ -13,12 +13,21 @@ namespace RaftKv.Raft;
 /// </remarks>
 public sealed partial class RaftCore
 {
+    // The core's whole state is declared here; the partial files hold behaviour only.
+
     private readonly RaftOptions _options;
     private readonly RaftLog _log;
     private readonly Random _random;
-    private readonly Ready _ready = new();
-    private readonly Dictionary<string, Progress> _progress = new(StringComparer.Ordinal);
+    private readonly Action<RaftTraceEvent>? _trace;
 
+    // The configuration in force, the leader's progress per member and a candidate's votes: what quorums are counted from.
+    private readonly ProgressTracker _tracker;
+
+    // Every configuration the log holds, so a truncation can bring back the previous one.
+    private readonly ConfigHistory _configs = new();
+
+    // Output accumulated between Readies, and what the last one reported.
+    private readonly Ready _ready = new();
     private HardState _lastHardState;
     private SoftState _lastSoftState;
     private bool _readyOutstanding;
@@ -32,19 +41,41 @@ public sealed partial class RaftCore
     // that every proposal that arrived meanwhile travels in one Append per follower.
     private bool _broadcastPending;
 
+    // A commit index that moved and has not been sent to followers yet (see FlushBroadcasts).
+    private bool _commitBroadcastPending;
+
+    // Bytes of this leader's proposals not yet committed (bounded by RaftOptions.MaxUncommittedBytes).
+    private long _uncommittedBytes;
+
+    // First index of this leader's term (its no-op): reads and configuration changes wait until it is committed.
+    private ulong _ownTermStart;
+
+    // The node leadership is being handed to, or null.
+    private string? _leadTransferee;
+
+    // The leader's pending ReadIndex requests, and a reused list of those a round releases.
+    private readonly ReadIndexQueue _reads = new();
+    private readonly List<ReadIndexQueue.PendingRead> _released = [];
+
+    // Reads this follower forwarded to its leader and has not heard back about. A forwarded read whose message is
+    // lost stays here until leadership changes, unless the runtime gives up on it first (AbandonRead).
+    private readonly HashSet<ulong> _forwardedReads = [];
+
     /// <summary>Creates a core over a storage holding the durable state (empty for a new node).</summary>
     public RaftCore(RaftOptions options, IRaftLogStorage storage)
     {
         options.Validate();
         _options = options;
         _random = options.Random;
+        _trace = options.Trace;
+        _tracker = new ProgressTracker(options.MaxInflightMessages, options.MaxInflightBytes);
         _log = new RaftLog(storage, options.Applied ?? storage.Snapshot.Index);
         var hs = storage.HardState;
         Term = hs.Term;
         VotedFor = hs.VotedFor;
         _lastHardState = new HardState(Term, VotedFor, _log.Committed);
         LoadConfiguration(storage);
-        BecomeFollower(Term, null);
+        BecomeFollower(Term, null, reason: null);
         _lastSoftState = SoftState;
     }
 
@@ -103,7 +134,14 @@ public sealed partial class RaftCore
     public IReadOnlyDictionary<string, (ulong Match, ulong Next, ReplicationState State, bool RecentActive)> ReplicationStatus =>
         Role != Role.Leader
             ? new Dictionary<string, (ulong, ulong, ReplicationState, bool)>()
-            : _progress.ToDictionary(p => p.Key, p => (p.Value.Match, p.Value.Next, p.Value.State, p.Value.RecentActive));
+            : ReplicationStatusOfLeader();
+
+    private Dictionary<string, (ulong, ulong, ReplicationState, bool)> ReplicationStatusOfLeader()
+    {
+        var status = new Dictionary<string, (ulong, ulong, ReplicationState, bool)>();
+        foreach (var (id, pr) in _tracker) status[id] = (pr.Match, pr.Next, pr.State, pr.RecentActive);
+        return status;
+    }
 
     private bool IsSingleVoterLeader => Role == Role.Leader && Config.Voters.Length == 1 && Config.Voters[0] == Id;
 
@@ -135,7 +173,7 @@ public sealed partial class RaftCore
         && Config.Find(m.From) is { Incarnation: not 0 } member && member.Incarnation != m.FromIncarnation;
 
     /// <summary>The incarnation the leader last heard from <paramref name="id"/> (0 if none, or not the leader).</summary>
-    public ulong ObservedIncarnation(string id) => _progress.TryGetValue(id, out var pr) ? pr.Incarnation : 0;
+    public ulong ObservedIncarnation(string id) => _tracker.TryGet(id, out var pr) ? pr.Incarnation : 0;
 
     /// <summary>Is this server, in this incarnation, a voter of <paramref name="config"/>?</summary>
     private bool IsVoterIn(ClusterConfig config) =>
@@ -155,7 +193,7 @@ public sealed partial class RaftCore
             StaleIncarnationDrops++;
             return;
         }
-        if (m.FromIncarnation != 0 && _progress.TryGetValue(m.From, out var progress)) progress.Incarnation = m.FromIncarnation;
+        if (m.FromIncarnation != 0 && _tracker.TryGet(m.From, out var progress)) progress.Incarnation = m.FromIncarnation;
         if (!StepTerm(m)) return;
         switch (m.Type)
         {
@@ -185,11 +223,11 @@ public sealed partial class RaftCore
         return AppendOwn(EntryType.Normal, data);
     }
 
-    /// <summary>Starts an election at once if this node may campaign (used by tests and by operators forcing an election).</summary>
+    /// <summary>Starts an election at once if this node may campaign, without waiting for its election timeout (tests and benchmarks use it to pick a leader).</summary>
     public void Campaign()
     {
         EnsureNoReadyOutstanding();
-        if (Role != Role.Leader) Hup(transfer: false);
+        if (Role != Role.Leader) StartElection(transfer: false, "asked to campaign");
     }
 
     /// <summary>
@@ -281,7 +319,7 @@ public sealed partial class RaftCore
     private void UpdateOwnMatch()
     {
         // Thesis §10.2.1: the leader's own entries count toward a quorum only once they are durable.
-        var self = _progress.GetValueOrDefault(Id);
+        var self = _tracker.Find(Id);
         if (self is not null && self.MaybeUpdate(OwnDurableIndex) && MaybeCommit()) _commitBroadcastPending = true;
     }
 
@@ -308,24 +346,29 @@ public sealed partial class RaftCore
         {
             Term = term;
             VotedFor = null;
+            Trace(RaftTraceKind.TermChanged);
         }
         Leader = null;
         _electionElapsed = 0;
         _heartbeatElapsed = 0;
         ResetRandomizedElectionTimeout();
-        AbortLeaderTransfer();
-        _votes.Clear();
+        AbortLeaderTransfer("leadership changed");
+        _tracker.ResetVotes();
         _broadcastPending = false;
         _uncommittedBytes = 0;
-        FailPendingReads("leadership changed");
+        FailPendingReads(ReadFailureReason.LeadershipChanged);
     }
 
-    private void BecomeFollower(ulong term, string? leader)
+    /// <param name="term">The term to follow in.</param>
+    /// <param name="leader">Its leader, if known.</param>
+    /// <param name="reason">Why, for the trace (null: nothing to report, the node is starting).</param>
+    private void BecomeFollower(ulong term, string? leader, string? reason)
     {
         Reset(term);
         Role = Role.Follower;
         Leader = leader;
-        _progress.Clear();
+        _tracker.ClearProgress();
+        if (reason is not null) Trace(RaftTraceKind.BecameFollower, leader, reason: reason);
     }
 
     private void BecomeLeader()
@@ -334,11 +377,16 @@ public sealed partial class RaftCore
         Reset(Term);
         Role = Role.Leader;
         Leader = Id;
+        Trace(RaftTraceKind.BecameLeader);
         ResetProgress();
         // A no-op of our own term: committing it commits everything before it (§5.4.2) and tells this leader its commit index (§8).
         _ownTermStart = _log.LastIndex + 1;
         AppendOwn(EntryType.Normal, ReadOnlyMemory<byte>.Empty);
     }
+
+    // Reports a decision to RaftOptions.Trace. Callers pass constant phrases: with no sink, tracing costs a null check.
+    private void Trace(RaftTraceKind kind, string? peer = null, ulong index = 0, string? reason = null) =>
+        _trace?.Invoke(new RaftTraceEvent(kind, Id, Term, peer, index, reason));
 
     private ProposeResult? CheckCanPropose(long bytes)
     {

@@ -33,8 +33,6 @@ internal sealed class RaftLog
             throw new InvalidOperationException($"applied index {Applied} is beyond the commit index {Committed}");
     }
 
-    public IRaftLogStorage Storage => _storage;
-
     public ulong Committed { get; private set; }
 
     /// <summary>Everything up to here has been handed to the state machine (and acknowledged with Advance).</summary>

@@ -6,8 +6,29 @@ public readonly record struct SoftState(Role Role, string? Leader, ulong Term);
 /// <summary>A confirmed read: once the state machine has applied <paramref name="Index"/>, request <paramref name="RequestId"/> may be served (thesis §6.4).</summary>
 public readonly record struct ReadState(ulong RequestId, ulong Index);
 
-/// <summary>A read request the core could not confirm (lost leadership, no leader known).</summary>
-public readonly record struct FailedRead(ulong RequestId, string Reason, string? Leader);
+/// <summary>Why the core could not confirm a read.</summary>
+public enum ReadFailureReason
+{
+    /// <summary>This node knows no leader to ask (an election may be under way).</summary>
+    NoLeader,
+    /// <summary>The leadership the read relied on ended while it waited: this node's, or that of the leader it asked.</summary>
+    LeadershipChanged,
+    /// <summary>The node the read was forwarded to answered that it could not confirm it (it no longer leads).</summary>
+    NotConfirmedByLeader,
+}
+
+/// <summary>A read request the core could not confirm; <paramref name="Leader"/> is the leader known when it failed, if any.</summary>
+public readonly record struct FailedRead(ulong RequestId, ReadFailureReason Reason, string? Leader)
+{
+    /// <summary>The reason in words, for logs and error messages.</summary>
+    public string Message => Reason switch
+    {
+        ReadFailureReason.NoLeader => "no leader is known",
+        ReadFailureReason.LeadershipChanged => "leadership changed",
+        ReadFailureReason.NotConfirmedByLeader => "the leader could not confirm the read",
+        _ => Reason.ToString(),
+    };
+}
 
 /// <summary>
 /// Everything a core asks of the runtime after some input, to be handled in this order and acknowledged with

@@ -67,24 +67,15 @@ internal sealed class ReadIndexQueue
     }
 
     /// <summary>
-    /// Releases every read whose round a quorum of the voters in <paramref name="config"/> has answered. The leader itself counts as
-    /// having answered every round it sent, if it is a voter.
+    /// Releases every read whose round a quorum of the voters has answered. The leader itself counts as having answered
+    /// every round it sent, if it is a voter.
     /// </summary>
-    public void Release(string self, ClusterConfig config, List<PendingRead> released)
+    public void Release(string self, MajorityQuorum quorum, List<PendingRead> released)
     {
         // Every round sent is answered, so every read it could release is gone (the rest wait for a round not sent).
         if (!RoundInFlight) return;
-        var voters = config.Voters;
-        if (voters.Length == 0) return;
-        Span<ulong> rounds = voters.Length <= 64 ? stackalloc ulong[voters.Length] : new ulong[voters.Length];
-        for (var i = 0; i < voters.Length; i++)
-        {
-            var v = voters[i];
-            rounds[i] = v == self ? Round : _acks.GetValueOrDefault(v);
-        }
-        rounds.Sort();
-        // The quorum-th highest round answered.
-        var confirmed = rounds[voters.Length - config.Quorum];
+        var confirmed = quorum.CommittedIndex((Queue: this, Self: self),
+            static (s, v) => v == s.Self ? s.Queue.Round : s.Queue._acks.GetValueOrDefault(v));
         if (confirmed > _confirmed) _confirmed = confirmed;
         while (_confirming.Count > 0 && _confirming.Peek().Round <= confirmed)
             released.Add(_confirming.Dequeue());

@@ -35,7 +35,7 @@ internal sealed class Inflights
     }
 
     /// <summary>Frees every message whose last index is at or below <paramref name="index"/>: the follower has them.</summary>
-    public void FreeLE(ulong index)
+    public void FreeUpTo(ulong index)
     {
         while (Count > 0 && _index[_start] <= index)
         {
@@ -47,9 +47,9 @@ internal sealed class Inflights
     }
 
     /// <summary>Frees the oldest message (a heartbeat answer proves the follower is alive; keep the pipe moving).</summary>
-    public void FreeFirstOne()
+    public void FreeOldest()
     {
-        if (Count > 0) FreeLE(_index[_start]);
+        if (Count > 0) FreeUpTo(_index[_start]);
     }
 
     public void Reset()

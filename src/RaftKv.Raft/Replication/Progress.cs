@@ -121,7 +121,7 @@ internal sealed class Progress
     /// A rejection of the Append whose previous index was <paramref name="rejected"/>; <paramref name="probeHint"/> is the
     /// index the follower's conflict hint lets the leader jump back to. Returns false for a stale rejection.
     /// </summary>
-    public bool MaybeDecrTo(ulong rejected, ulong probeHint)
+    public bool BackOffAfterRejection(ulong rejected, ulong probeHint)
     {
         if (State == ReplicationState.Replicate)
         {

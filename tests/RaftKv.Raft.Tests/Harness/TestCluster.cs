@@ -64,7 +64,7 @@ internal sealed class TestCluster
         Id = o.Id, ElectionTicks = o.ElectionTicks, HeartbeatTicks = o.HeartbeatTicks, PreVote = o.PreVote, CheckQuorum = o.CheckQuorum,
         MaxSizePerMessage = o.MaxSizePerMessage, MaxInflightMessages = o.MaxInflightMessages, MaxInflightBytes = o.MaxInflightBytes,
         MaxUncommittedBytes = o.MaxUncommittedBytes, MaxCommittedBytesPerReady = o.MaxCommittedBytesPerReady,
-        AsyncStorageSync = o.AsyncStorageSync, Applied = o.Applied, Random = o.Random, Incarnation = incarnation,
+        AsyncStorageSync = o.AsyncStorageSync, Applied = o.Applied, Random = o.Random, Incarnation = incarnation, Trace = o.Trace,
     };
 
     /// <summary>
