@@ -48,15 +48,15 @@ public sealed class KvNode : IKvNode
     internal IRaftTransport Transport => _transport;
 
     /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
+    /// <exception cref="ArgumentException">An option breaks a rule of <see cref="NodeOptions.Validate"/>; nothing was opened.</exception>
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);
 
     internal static async Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory, Func<ILogger, IRaftTransport> createTransport,
         CancellationToken cancellationToken)
     {
+        options.Validate();
         var log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RaftKv.Node." + options.Id);
-        options.Transport.Validate();
-        EntryLimits.ValidateFrameSize(options.Transport.MaxFrameSize);
         IRaftLogStorage storage;
         SnapshotStore snapshots;
         SnapshotInfo? restoreFrom;
