@@ -35,7 +35,7 @@ public sealed class NetworkAddressTests
     [InlineData("a b:80")]
     [InlineData("x/y?z:80")]
     [InlineData("http://h:80")]
-    [InlineData("h|x:80")]          // '|' separates the two addresses in the configuration
+    [InlineData("h|x:80")]          // '|' separated the two addresses in older configurations
     [InlineData("h\r\nInjected: 1:80")]
     public void Malformed_addresses_are_refused(string address)
     {
