@@ -48,15 +48,15 @@ public sealed class KvNode : IKvNode
     internal IRaftTransport Transport => _transport;
 
     /// <summary>Opens storage, starts the transport and the raft loop. Bootstraps a one-node cluster when asked and the storage is empty.</summary>
+    /// <exception cref="ArgumentException">An option breaks a rule of <see cref="NodeOptions.Validate"/>; nothing was opened.</exception>
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);
 
     internal static async Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory, Func<ILogger, IRaftTransport> createTransport,
         CancellationToken cancellationToken)
     {
+        options.Validate();
         var log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RaftKv.Node." + options.Id);
-        options.Transport.Validate();
-        EntryLimits.ValidateFrameSize(options.Transport.MaxFrameSize);
         IRaftLogStorage storage;
         SnapshotStore snapshots;
         SnapshotInfo? restoreFrom;
@@ -89,7 +89,7 @@ public sealed class KvNode : IKvNode
         {
             if (options.Bootstrap && storage.LastIndex == 0 && storage.HardState.IsEmpty && storage.Snapshot.IsEmpty)
             {
-                var self = new Member(options.Id, new NodeAddress(options.RaftAddress, options.HttpAdvertiseAddress).ToString(), true, incarnation);
+                var self = new Member(options.Id, options.RaftAddress, true, incarnation) { HttpAddress = options.HttpAdvertiseAddress };
                 var config = new ClusterConfig([self], Incarnations.NewClusterId());
                 RaftCore.Bootstrap(storage, config);
                 log.LogInformation("bootstrapped a new cluster {ClusterId} with {Id} as its only voter", config.ClusterId, options.Id);
@@ -201,18 +201,17 @@ public sealed class KvNode : IKvNode
         var before = await _loop.MemberProgressAsync(id).ConfigureAwait(false);
         if (!NetworkAddress.IsLocalOnly(raftAddress) && before.LocalOnlyMember is { } local)
             throw new NodeException(NodeErrorKind.BadRequest,
-                $"node '{local.Id}' listens for raft at {NodeAddress.Parse(local.Address).Raft}, which a node at {raftAddress} (another host) cannot reach: " +
+                $"node '{local.Id}' listens for raft at {local.Address}, which a node at {raftAddress} (another host) cannot reach: " +
                 "restart the members with --raft-addr (or --raft-adv-addr) set to an address other hosts can dial, then join again");
         if (request.ClusterId.Length > 0 && before.ClusterId.Length > 0 && request.ClusterId != before.ClusterId)
             throw OtherCluster(id, request.ClusterId, before.ClusterId);
-        var address = new NodeAddress(raftAddress, httpAddress).ToString();
         var existing = before.Member;
         var replacing = existing is not null && request.Incarnation != 0 && existing.Incarnation != 0 && existing.Incarnation != request.Incarnation;
         if (!voter || (existing is { IsVoter: true } && !replacing))
         {
             // A non-voter, or an address update of a voter: one change.
             var kind = voter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter;
-            await ChangeConfiguration(new ConfigChange(kind, id, address, request.Incarnation), mustExist: false, cancellationToken).ConfigureAwait(false);
+            await ChangeConfiguration(new ConfigChange(kind, id, raftAddress, request.Incarnation) { HttpAddress = httpAddress }, mustExist: false, cancellationToken).ConfigureAwait(false);
             _log.LogInformation("{Id} joined as a {Kind} at {Address}", id, voter ? "voter" : "non-voter", raftAddress);
             return;
         }
@@ -229,8 +228,8 @@ public sealed class KvNode : IKvNode
         // A refusal older than this join is about a previous life at that address (a node that had founded a cluster of
         // its own, since wiped): only one met by this join says the node is of another cluster.
         var joinStarted = Environment.TickCount64;
-        if (existing is not { IsVoter: false } || replacing || existing.Address != address)
-            await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddNonVoter, id, address, request.Incarnation), mustExist: false, cancellationToken).ConfigureAwait(false);
+        if (existing is not { IsVoter: false } || replacing || existing.Address != raftAddress || existing.HttpAddress != httpAddress)
+            await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddNonVoter, id, raftAddress, request.Incarnation) { HttpAddress = httpAddress }, mustExist: false, cancellationToken).ConfigureAwait(false);
         ulong incarnation;
         try
         {
@@ -249,7 +248,7 @@ public sealed class KvNode : IKvNode
             }
             throw;
         }
-        await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddVoter, id, address, incarnation), mustExist: true, cancellationToken).ConfigureAwait(false);
+        await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddVoter, id, raftAddress, incarnation) { HttpAddress = httpAddress }, mustExist: true, cancellationToken).ConfigureAwait(false);
         _log.LogInformation("{Id} joined as a voter at {Address} (incarnation {Incarnation})", id, raftAddress, Incarnations.Format(incarnation));
     }
 

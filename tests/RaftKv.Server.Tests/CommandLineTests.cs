@@ -232,6 +232,19 @@ public sealed class CommandLineTests
         Assert.StartsWith("raftkvd: ", lines[0]);
     }
 
+    /// <summary>The node's own rules (NodeOptions.FindProblem) are told in flags, in the words the flags have always used.</summary>
+    [Theory]
+    [InlineData("--election-timeout must be longer than --heartbeat-timeout", "--election-timeout", "50ms", "/d")]
+    [InlineData("--election-timeout must be longer than --heartbeat-timeout", "--heartbeat-timeout", "2s", "/d")]
+    [InlineData("--id: a node id must not contain control characters (newlines, tabs...)", "--id", "a\tb", "/d")]
+    [InlineData("--id: a node id must not be empty", "--id", " ", "/d")]
+    [InlineData("--raft-adv-addr: \":12000\" needs a host other nodes can reach (a name or an IP)", "--raft-adv-addr", ":12000", "/d")]
+    [InlineData("--raft-adv-addr: \"h:0\" needs a fixed port (0 would pick one other nodes cannot know)", "--raft-adv-addr", "h:0", "/d")]
+    [InlineData("--http-adv-addr: \"a b:80\" is not a host:port address", "--http-adv-addr", "a b:80", "/d")]
+    [InlineData("--snapshot-threshold must be positive", "--snapshot-threshold", "0", "/d")]
+    public void Usage_errors_say_what_they_always_said(string error, params string[] args) =>
+        Assert.Equal(error, new DaemonCommandLine().Parse(args).Error);
+
     [Fact]
     public async Task A_max_body_above_what_can_be_replicated_exits_2_naming_the_largest()
     {

@@ -1,18 +1,10 @@
+using RaftKv.Raft;
+
 namespace RaftKv.Node;
 
-/// <summary>
-/// A server's two addresses. The cluster configuration keeps one opaque address string per server; RaftKv stores
-/// both addresses there as <c>raft-address|http-address</c>, so every node knows where to forward requests.
-/// </summary>
+/// <summary>A server's two addresses: raft (where peers connect) and HTTP (where requests are forwarded; empty: none).</summary>
 public readonly record struct NodeAddress(string Raft, string Http)
 {
-    /// <summary>The form kept in the cluster configuration.</summary>
-    public override string ToString() => Http.Length == 0 ? Raft : Raft + "|" + Http;
-
-    /// <summary>Reads the configuration form (an address without '|' is a raft address alone).</summary>
-    public static NodeAddress Parse(string s)
-    {
-        var bar = s.IndexOf('|');
-        return bar < 0 ? new NodeAddress(s, "") : new NodeAddress(s[..bar], s[(bar + 1)..]);
-    }
+    /// <summary>The addresses the cluster configuration holds for <paramref name="member"/>.</summary>
+    public static NodeAddress Of(Member member) => new(member.Address, member.HttpAddress);
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using RaftKv.Node.Transport;
 
 namespace RaftKv.Node;
@@ -17,8 +18,11 @@ public sealed record NodeOptions
     /// <summary>Raft address other nodes use to reach this one (default: the bind address).</summary>
     public string? RaftAdvertiseAddress { get; init; }
 
-    /// <summary>HTTP address other nodes forward client requests to.</summary>
-    public required string HttpAdvertiseAddress { get; init; }
+    /// <summary>
+    /// HTTP address other nodes forward client requests to, kept in the cluster configuration with this node's raft
+    /// address. Empty (the default) for a node that serves no HTTP, such as an embedded one.
+    /// </summary>
+    public string HttpAdvertiseAddress { get; init; } = "";
 
     /// <summary>Keep the log in memory only: fast, and lost on restart. Writes are acknowledged without fsync.</summary>
     public bool InMemory { get; init; }
@@ -87,4 +91,76 @@ public sealed record NodeOptions
 
     /// <summary>The raft address others should use.</summary>
     public string RaftAddress => RaftAdvertiseAddress ?? RaftBindAddress;
+
+    /// <summary>Longest heartbeat, election and request timeout: timers and deadlines built on them stay far from their limits.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(24);
+
+    /// <summary>Longest <see cref="SnapshotInterval"/>.</summary>
+    public static readonly TimeSpan MaxSnapshotInterval = TimeSpan.FromDays(365);
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> (its <see cref="ArgumentException.ParamName"/> the option) when an option
+    /// breaks a rule: an id or address a join would refuse, timeouts out of order, a size below its minimum.
+    /// <see cref="KvNode.StartAsync(NodeOptions, Microsoft.Extensions.Logging.ILoggerFactory?, CancellationToken)"/>
+    /// calls it, so an embedded node obeys the same rules as raftkvd, whose flags are checked by the same method.
+    /// </summary>
+    public void Validate()
+    {
+        if (FindProblem() is { } problem) throw new ArgumentException(problem.Message, problem.Option);
+        ArgumentNullException.ThrowIfNull(Transport);
+        Transport.Validate();
+        EntryLimits.ValidateFrameSize(Transport.MaxFrameSize);
+    }
+
+    /// <summary>
+    /// The first rule an option breaks, or null when all hold (the transport's own options aside: see
+    /// <see cref="TransportOptions.Validate"/>). Messages name options through <paramref name="nameOf"/> (given a
+    /// property name; the name itself by default), so a command line can show its flags instead.
+    /// </summary>
+    public NodeOptionsProblem? FindProblem(Func<string, string>? nameOf = null)
+    {
+        var name = nameOf ?? (n => n);
+        // Two shapes of message: "Id: a node id must not be empty" (a finding about the value) and
+        // "TrailingLogs must not be negative" (the rule itself); raftkvd's flags have always printed both.
+        NodeOptionsProblem About(string option, string finding) => new(option, $"{name(option)}: {finding}");
+        NodeOptionsProblem Must(string option, string rule) => new(option, $"{name(option)} {rule}");
+
+        if (NodeIds.Problem(Id) is { } idProblem) return About(nameof(Id), idProblem);
+        if (!InMemory && string.IsNullOrWhiteSpace(DataDirectory)) return Must(nameof(DataDirectory), "must name a directory (or set InMemory)");
+        if (!NetworkAddress.TryParse(RaftBindAddress, out var bind)) return About(nameof(RaftBindAddress), NetworkAddress.Problem(RaftBindAddress)!);
+        if (bind.Port == 0) return About(nameof(RaftBindAddress), $"\"{RaftBindAddress}\" needs a fixed port (0 would pick one other nodes cannot know)");
+        if (RaftAdvertiseAddress is not null)
+        {
+            if (NetworkAddress.ReachableProblem(RaftAdvertiseAddress) is { } advertise) return About(nameof(RaftAdvertiseAddress), advertise);
+        }
+        else if (bind.IsAnyInterface)
+        {
+            // The raft address goes into the cluster configuration, where it would tell every other node to dial itself.
+            return About(nameof(RaftBindAddress),
+                $"\"{RaftBindAddress}\" listens on every interface, which other nodes cannot dial: give {name(nameof(RaftAdvertiseAddress))} an address they can");
+        }
+        if (HttpAdvertiseAddress is null) return Must(nameof(HttpAdvertiseAddress), "must not be null (empty: no HTTP address)");
+        if (HttpAdvertiseAddress.Length > 0 && NetworkAddress.ReachableProblem(HttpAdvertiseAddress) is { } http) return About(nameof(HttpAdvertiseAddress), http);
+
+        if (DurationRule(HeartbeatTimeout, MaxTimeout) is { } heartbeat) return Must(nameof(HeartbeatTimeout), heartbeat);
+        if (DurationRule(ElectionTimeout, MaxTimeout) is { } election) return Must(nameof(ElectionTimeout), election);
+        // A follower must hear from a live leader within its election timeout, or it starts elections against it.
+        if (ElectionTimeout <= HeartbeatTimeout) return Must(nameof(ElectionTimeout), "must be longer than " + name(nameof(HeartbeatTimeout)));
+        if (DurationRule(RequestTimeout, MaxTimeout) is { } request) return Must(nameof(RequestTimeout), request);
+        if (DurationRule(SnapshotInterval, MaxSnapshotInterval) is { } interval) return Must(nameof(SnapshotInterval), interval);
+
+        if (SnapshotThreshold < 1) return Must(nameof(SnapshotThreshold), "must be positive");
+        if (TrailingLogs < 0) return Must(nameof(TrailingLogs), "must not be negative");
+        if (SnapshotsRetained < 1) return Must(nameof(SnapshotsRetained), "must be at least 1");
+        if (MaxQueuedRequests < 1) return Must(nameof(MaxQueuedRequests), "must be at least 1");
+        if (MaxQueuedBytes < 1) return Must(nameof(MaxQueuedBytes), "must be at least 1");
+        return null;
+    }
+
+    private static string? DurationRule(TimeSpan value, TimeSpan max) =>
+        value <= TimeSpan.Zero ? "must be positive"
+        : value > max ? "must be at most " + (max.TotalDays >= 2
+            ? max.TotalDays.ToString(CultureInfo.InvariantCulture) + " days"
+            : max.TotalHours.ToString(CultureInfo.InvariantCulture) + " hours")
+        : null;
 }

@@ -98,18 +98,16 @@ internal sealed partial class RaftLoop
     private ConfigChange? CheckAddition(ConfigChange change, out string? problem)
     {
         problem = null;
-        var address = NodeAddress.Parse(change.Address);
         foreach (var member in _core.Config.Members)
         {
-            var existing = NodeAddress.Parse(member.Address);
-            if (member.Id != change.NodeId && NetworkAddress.SameEndpoint(existing.Raft, address.Raft))
+            if (member.Id != change.NodeId && NetworkAddress.SameEndpoint(member.Address, change.Address))
             {
-                problem = $"raft address {address.Raft} is already used by node '{member.Id}'; remove that node first to reuse it";
+                problem = $"raft address {change.Address} is already used by node '{member.Id}'; remove that node first to reuse it";
                 return null;
             }
-            if (member.Id == change.NodeId && address.Http.Length == 0 && existing.Http.Length > 0 && SameHost(existing.Raft, address.Raft))
+            if (member.Id == change.NodeId && string.IsNullOrEmpty(change.HttpAddress) && member.HttpAddress.Length > 0 && SameHost(member.Address, change.Address))
             {
-                change = change with { Address = new NodeAddress(address.Raft, existing.Http).ToString() };
+                change = change with { HttpAddress = member.HttpAddress };
             }
         }
         return change;
@@ -230,7 +228,7 @@ internal sealed partial class RaftLoop
         _core.ReplicationStatus.TryGetValue(id, out var p) ? p.Match : 0,
         _core.ObservedIncarnation(id),
         _transport.RefusedAsOtherCluster(id, refusedSinceTick),
-        _core.Config.Members.FirstOrDefault(m => NetworkAddress.IsLocalOnly(NodeAddress.Parse(m.Address).Raft))));
+        _core.Config.Members.FirstOrDefault(m => NetworkAddress.IsLocalOnly(m.Address))));
 
     /// <summary>Reads this follower's core still expects its leader to answer (for tests: they must not pile up).</summary>
     public Task<int> ForwardedReadCountAsync() => Call(() => _core.ForwardedReadCount);
@@ -284,7 +282,7 @@ internal sealed partial class RaftLoop
         if (MembershipOf(_core.Config) == Membership.Removed)
             return new NodeException(NodeErrorKind.Unavailable, "this node was removed from the cluster; ask another node, or add this one again with /join");
         if (leader is null) return new NodeException(NodeErrorKind.NoLeader, "no leader is known; an election may be under way");
-        var address = _core.Config.Find(leader) is { } m ? NodeAddress.Parse(m.Address) : default;
+        var address = _core.Config.Find(leader) is { } m ? NodeAddress.Of(m) : default;
         return new NodeException(NodeErrorKind.NotLeader, $"not the leader; the leader is {leader}", leader, address.Http is { Length: > 0 } h ? h : null);
     }
 
@@ -315,11 +313,11 @@ internal sealed partial class RaftLoop
     {
         var leader = _core.Leader;
         var leaderMember = leader is null ? null : _core.Config.Find(leader);
-        var leaderAddress = leaderMember is null ? default : NodeAddress.Parse(leaderMember.Address);
+        var leaderAddress = leaderMember is null ? default : NodeAddress.Of(leaderMember);
         var replication = _core.ReplicationStatus;
         var servers = _core.Config.Members.Select(m =>
         {
-            var a = NodeAddress.Parse(m.Address);
+            var a = NodeAddress.Of(m);
             var state = m.Id == leader ? "Leader" : !m.IsVoter ? "NonVoter" : leader is null ? "Unknown" : "Follower";
             if (m.Id == _options.Id && _core.Role is Role.Candidate or Role.PreCandidate) state = "Candidate";
             ulong? match = replication.TryGetValue(m.Id, out var p) ? p.Match : null;

@@ -428,7 +428,7 @@ internal sealed partial class RaftLoop : IDisposable
         var peers = new Dictionary<string, string>();
         foreach (var m in _peersConfig.Members)
         {
-            if (m.Id != _options.Id) peers[m.Id] = NodeAddress.Parse(m.Address).Raft;
+            if (m.Id != _options.Id) peers[m.Id] = m.Address;
         }
         _transport.SetPeers(peers);
     }

@@ -4,16 +4,28 @@ using System.Text;
 
 namespace RaftKv.Raft;
 
-/// <summary>One server of the cluster: its id, an opaque address string (the runtime keeps raft and HTTP addresses there), its suffrage and incarnation.</summary>
+/// <summary>
+/// One server of the cluster: its id, its raft address, its suffrage and incarnation, and the addresses of its other
+/// services (<see cref="HttpAddress"/>). The core treats every address as opaque text: the node reads and checks them
+/// where they come in (options, joins) and dials them.
+/// </summary>
 /// <param name="Id">Unique, stable server id.</param>
-/// <param name="Address">Opaque to the core.</param>
+/// <param name="Address">Where other servers reach its raft transport (<c>host:port</c>; opaque to the core).</param>
 /// <param name="IsVoter">Voters vote and count in quorums; non-voters only receive the log.</param>
 /// <param name="Incarnation">
 /// Which life of the server this is: a number the server draws when its storage is created, so a server that lost its
 /// data comes back as another incarnation under the same id. Messages from any other incarnation are ignored (a server
 /// that forgot what it acknowledged must not vote or count as the voter it was). 0: not known yet, nothing is checked.
 /// </param>
-public sealed record Member(string Id, string Address, bool IsVoter, ulong Incarnation = 0);
+public sealed record Member(string Id, string Address, bool IsVoter, ulong Incarnation = 0)
+{
+    /// <summary>
+    /// Where the server takes client requests over HTTP (<c>host:port</c>), so that other members can forward them;
+    /// empty for a server without one (an embedded node). The first of the optional addresses a member may carry,
+    /// each stored as a tagged field (see <see cref="ClusterConfig.Encode"/>) so that adding one needs no new format.
+    /// </summary>
+    public string HttpAddress { get; init; } = "";
+}
 
 /// <summary>
 /// A complete cluster configuration. Every configuration log entry carries a whole one, so a node adopts the newest entry's
@@ -91,6 +103,7 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
             {
                 var voter = change.Type == ConfigChangeType.AddVoter;
                 var address = string.IsNullOrEmpty(change.Address) ? existing?.Address ?? "" : change.Address;
+                var httpAddress = change.HttpAddress ?? existing?.HttpAddress ?? "";
                 var replaces = existing is not null && change.Incarnation != 0 && existing.Incarnation != 0 && existing.Incarnation != change.Incarnation;
                 var incarnation = change.Incarnation != 0 ? change.Incarnation : existing?.Incarnation ?? 0;
                 if (replaces && existing!.IsVoter && voter)
@@ -105,12 +118,13 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
                     error = $"node '{change.NodeId}' is a voter; remove it first to make it a non-voter";
                     return null;
                 }
-                if (existing is not null && existing.IsVoter == voter && existing.Address == address && existing.Incarnation == incarnation)
+                if (existing is not null && existing.IsVoter == voter && existing.Address == address && existing.HttpAddress == httpAddress
+                    && existing.Incarnation == incarnation)
                 {
                     error = null;
                     return this;
                 }
-                return new ClusterConfig(rest.Append(new Member(change.NodeId, address, voter, incarnation)), ClusterId);
+                return new ClusterConfig(rest.Append(new Member(change.NodeId, address, voter, incarnation) { HttpAddress = httpAddress }), ClusterId);
             }
             case ConfigChangeType.Remove:
                 if (existing is null)
@@ -137,19 +151,33 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         }
     }
 
-    // Marks the current encoding; the first one began with the member count, which is never negative.
+    // Mark the encodings after the first, which began with the member count (never negative). -2 added the cluster id
+    // and incarnations; -3 keeps a member's other addresses in tagged fields instead of "raft|http" in its address.
     private const int FormatWithIdentity = -2;
+    private const int FormatWithMemberFields = -3;
+
+    // Tags of a member's optional fields. A decoder skips tags it does not know, so a field can be added under a new
+    // tag without a new format (a node of an older version reading it, after a downgrade, loses only that field).
+    private const byte HttpAddressTag = 1;
+
+    // What encodings before -3 put between a member's raft address and its HTTP address.
+    private const char LegacyAddressSeparator = '|';
 
     /// <summary>Binary form stored in configuration entries and snapshot metadata.</summary>
-    /// <remarks><c>i32 -2 | string clusterId | i32 count | count × (u8 voter | string id | string address | u64 incarnation)</c>;
-    /// strings are <c>i32 length | UTF-8</c>, integers little-endian.</remarks>
+    /// <remarks><c>i32 -3 | string clusterId | i32 count | count × member</c>, a member being <c>u8 voter | string id |
+    /// string address | u64 incarnation | u8 fieldCount | fieldCount × (u8 tag | string value)</c>, with only non-empty
+    /// optional fields written (tag 1: HTTP address). Strings are <c>i32 length | UTF-8</c>, integers little-endian.</remarks>
     public byte[] Encode()
     {
         var size = 4 + 4 + Encoding.UTF8.GetByteCount(ClusterId) + 4;
-        foreach (var m in _members) size += 1 + 4 + Encoding.UTF8.GetByteCount(m.Id) + 4 + Encoding.UTF8.GetByteCount(m.Address) + 8;
+        foreach (var m in _members)
+        {
+            size += 1 + 4 + Encoding.UTF8.GetByteCount(m.Id) + 4 + Encoding.UTF8.GetByteCount(m.Address) + 8 + 1;
+            if (m.HttpAddress.Length > 0) size += 1 + 4 + Encoding.UTF8.GetByteCount(m.HttpAddress);
+        }
         var buffer = new byte[size];
         var span = buffer.AsSpan();
-        BinaryPrimitives.WriteInt32LittleEndian(span, FormatWithIdentity);
+        BinaryPrimitives.WriteInt32LittleEndian(span, FormatWithMemberFields);
         var pos = 4;
         pos += WriteString(span[pos..], ClusterId);
         BinaryPrimitives.WriteInt32LittleEndian(span[pos..], _members.Length);
@@ -161,13 +189,20 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
             pos += WriteString(span[pos..], m.Address);
             BinaryPrimitives.WriteUInt64LittleEndian(span[pos..], m.Incarnation);
             pos += 8;
+            buffer[pos++] = m.HttpAddress.Length > 0 ? (byte)1 : (byte)0;
+            if (m.HttpAddress.Length > 0)
+            {
+                buffer[pos++] = HttpAddressTag;
+                pos += WriteString(span[pos..], m.HttpAddress);
+            }
         }
         return buffer;
     }
 
     /// <summary>
-    /// Reads the form written by <see cref="Encode"/>, or the older one without identities (written by earlier
-    /// versions: no cluster id, every incarnation 0); throws <see cref="FormatException"/> on malformed input.
+    /// Reads the form written by <see cref="Encode"/>, or one written by an earlier version: without identities (no
+    /// cluster id, every incarnation 0), or with a member's HTTP address in its address as <c>raft|http</c>. Throws
+    /// <see cref="FormatException"/> on malformed input.
     /// </summary>
     public static ClusterConfig Decode(ReadOnlySpan<byte> data)
     {
@@ -175,7 +210,8 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
         var pos = 0;
         var count = BinaryPrimitives.ReadInt32LittleEndian(data);
         pos += 4;
-        var withIdentity = count == FormatWithIdentity;
+        var withFields = count == FormatWithMemberFields;
+        var withIdentity = withFields || count == FormatWithIdentity;
         var clusterId = "";
         if (withIdentity)
         {
@@ -184,9 +220,9 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
             count = BinaryPrimitives.ReadInt32LittleEndian(data[pos..]);
             pos += 4;
         }
-        // Each member takes at least a suffrage byte and two string lengths (and an incarnation): a count the bytes cannot
-        // hold is refused before anything is allocated for it.
-        var minMemberBytes = withIdentity ? 17 : 9;
+        // Each member takes at least a suffrage byte and two string lengths (and an incarnation, and a field count): a
+        // count the bytes cannot hold is refused before anything is allocated for it.
+        var minMemberBytes = withFields ? 18 : withIdentity ? 17 : 9;
         if (count < 0 || count > (data.Length - pos) / minMemberBytes) throw new FormatException($"bad member count {count} for {data.Length - pos} bytes");
         var members = new List<Member>(count);
         for (var i = 0; i < count; i++)
@@ -202,7 +238,26 @@ public sealed class ClusterConfig : IEquatable<ClusterConfig>
                 incarnation = BinaryPrimitives.ReadUInt64LittleEndian(data[pos..]);
                 pos += 8;
             }
-            members.Add(new Member(id, address, voter, incarnation));
+            var httpAddress = "";
+            if (withFields)
+            {
+                if (pos >= data.Length) throw new FormatException("configuration truncated");
+                var fields = data[pos++];
+                for (var f = 0; f < fields; f++)
+                {
+                    if (pos >= data.Length) throw new FormatException("configuration truncated");
+                    var tag = data[pos++];
+                    var value = ReadString(data, ref pos);
+                    if (tag == HttpAddressTag) httpAddress = value;
+                }
+            }
+            else if (address.IndexOf(LegacyAddressSeparator) is var bar and >= 0)
+            {
+                // A raft address never holds the separator (host names are letters, digits, '-', '_' and '.').
+                httpAddress = address[(bar + 1)..];
+                address = address[..bar];
+            }
+            members.Add(new Member(id, address, voter, incarnation) { HttpAddress = httpAddress });
         }
         if (pos != data.Length) throw new FormatException("trailing bytes after configuration");
         try

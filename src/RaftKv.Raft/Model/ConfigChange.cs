@@ -19,8 +19,12 @@ public enum ConfigChangeType
 /// <summary>A single-server membership change requested of the leader.</summary>
 /// <param name="Type">What to do.</param>
 /// <param name="NodeId">The server it concerns.</param>
-/// <param name="Address">Its address, for additions (empty keeps the one known).</param>
+/// <param name="Address">Its raft address, for additions (empty keeps the one known).</param>
 /// <param name="Incarnation">For additions: the server's incarnation (0 keeps the one known); another incarnation than
 /// the member's replaces it (see <see cref="ClusterConfig.Apply"/>).</param>
 /// <param name="ClusterId">For <see cref="ConfigChangeType.AssignClusterId"/>: the id.</param>
-public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "", ulong Incarnation = 0, string ClusterId = "");
+public readonly record struct ConfigChange(ConfigChangeType Type, string NodeId, string Address = "", ulong Incarnation = 0, string ClusterId = "")
+{
+    /// <summary>For additions: the member's <see cref="Member.HttpAddress"/> (empty: none); null keeps the one known.</summary>
+    public string? HttpAddress { get; init; }
+}

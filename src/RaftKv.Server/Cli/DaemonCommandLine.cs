@@ -142,11 +142,9 @@ public sealed class DaemonCommandLine
         {
             option.Validators.Add(r =>
             {
-                var address = r.GetValueOrDefault<string?>();
-                ValidateAddress(r, address);
-                if (address is not null && NetworkAddress.TryParse(address, out var host, out _) && NetworkAddress.IsWildcard(host))
+                if (r.GetValueOrDefault<string?>() is { } address && NetworkAddress.ReachableProblem(address) is { } problem)
                 {
-                    r.AddError($"{r.Option.Name}: \"{address}\" needs a host other nodes can reach (a name or an IP)");
+                    r.AddError($"{r.Option.Name}: {problem}");
                 }
             });
         }
@@ -269,9 +267,10 @@ public sealed class DaemonCommandLine
                 : result.GetValue(_verbose) ? LogLevel.Information
                 : LogLevel.Warning,
         };
-        if (options.ElectionTimeout <= options.HeartbeatTimeout)
+        // The node's own rules (the ones an embedded node meets in KvNode.StartAsync), told in flags.
+        if (options.ToNodeOptions(bootstrap: false).FindProblem(FlagOf) is { } problem)
         {
-            return new CommandLineOutcome { Error = "--election-timeout must be longer than --heartbeat-timeout" };
+            return new CommandLineOutcome { Error = problem.Message };
         }
         if (Overlap(httpAddr, raftAddr))
         {
@@ -421,14 +420,31 @@ public sealed class DaemonCommandLine
         return option;
     }
 
+    /// <summary>The flag that sets a <see cref="NodeOptions"/> property, to name it in that option's problems.</summary>
+    private static string FlagOf(string nodeOption) => nodeOption switch
+    {
+        nameof(NodeOptions.Id) => "--id",
+        nameof(NodeOptions.DataDirectory) => "the data directory",
+        nameof(NodeOptions.RaftBindAddress) => "--raft-addr",
+        nameof(NodeOptions.RaftAdvertiseAddress) => "--raft-adv-addr",
+        nameof(NodeOptions.HttpAdvertiseAddress) => "--http-adv-addr",
+        nameof(NodeOptions.HeartbeatTimeout) => "--heartbeat-timeout",
+        nameof(NodeOptions.ElectionTimeout) => "--election-timeout",
+        nameof(NodeOptions.RequestTimeout) => "--request-timeout",
+        nameof(NodeOptions.SnapshotInterval) => "--snapshot-interval",
+        nameof(NodeOptions.SnapshotThreshold) => "--snapshot-threshold",
+        nameof(NodeOptions.TrailingLogs) => "--trailing-logs",
+        _ => nodeOption,
+    };
+
     private static void ValidateAddress(OptionResult result, string? address)
     {
         if (address is null) return;
-        if (!NetworkAddress.TryParse(address, out _, out var port))
+        if (NetworkAddress.Problem(address) is { } problem)
         {
-            result.AddError($"{result.Option.Name}: \"{address}\" is not a host:port address");
+            result.AddError($"{result.Option.Name}: {problem}");
         }
-        else if (port == 0)
+        else if (NetworkAddress.Parse(address).Port == 0)
         {
             // The addresses go into the cluster configuration, where other nodes and forwarded requests look them up.
             result.AddError($"{result.Option.Name}: \"{address}\" needs a fixed port (0 would pick one other nodes cannot know)");

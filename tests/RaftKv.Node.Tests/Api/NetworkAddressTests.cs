@@ -35,12 +35,71 @@ public sealed class NetworkAddressTests
     [InlineData("a b:80")]
     [InlineData("x/y?z:80")]
     [InlineData("http://h:80")]
-    [InlineData("h|x:80")]          // '|' separates the two addresses in the configuration
+    [InlineData("h|x:80")]          // '|' separated the two addresses in older configurations
     [InlineData("h\r\nInjected: 1:80")]
     public void Malformed_addresses_are_refused(string address)
     {
         Assert.False(NetworkAddress.TryParse(address, out _, out _));
         Assert.False(NetworkAddress.IsDialable(address));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:7000", "127.0.0.1", 7000)]
+    [InlineData("[::1]:7000", "::1", 7000)]
+    [InlineData("[fd00::5]:11000", "fd00::5", 11000)]
+    [InlineData(":7000", "", 7000)]
+    [InlineData("host:07000", "host", 7000)]
+    public void A_parsed_address_is_a_value_that_prints_back_to_host_port(string text, string host, int port)
+    {
+        var address = NetworkAddress.Parse(text);
+        Assert.Equal((host, port), (address.Host, address.Port));
+        Assert.Equal(address, NetworkAddress.Parse(address.ToString()));
+        Assert.True(NetworkAddress.TryParse(text, out NetworkAddress again));
+        Assert.Equal(address, again);
+        Assert.Null(NetworkAddress.Problem(text));
+    }
+
+    [Theory]
+    [InlineData(null, "\"\" is not a host:port address")]
+    [InlineData("", "\"\" is not a host:port address")]
+    [InlineData("host", "\"host\" is not a host:port address")]
+    [InlineData("host:99999", "\"host:99999\" is not a host:port address")]
+    [InlineData("::1:80", "\"::1:80\" is not a host:port address")]
+    public void A_bad_address_is_refused_saying_what_it_is(string? text, string problem)
+    {
+        Assert.Equal(problem, NetworkAddress.Problem(text));
+        Assert.False(NetworkAddress.TryParse(text, out NetworkAddress address));
+        Assert.Equal(default, address);
+        if (text is not null) Assert.Equal(problem, Assert.Throws<FormatException>(() => NetworkAddress.Parse(text)).Message);
+    }
+
+    [Fact]
+    public void A_host_too_long_is_refused_saying_so() =>
+        Assert.Contains("has a host longer than 253 characters", NetworkAddress.Problem(new string('a', 254) + ":1"));
+
+    [Theory]
+    [InlineData("h:80", null)]
+    [InlineData("h:0", "needs a fixed port")]
+    [InlineData(":80", "needs a host other nodes can reach")]
+    [InlineData("0.0.0.0:80", "needs a host other nodes can reach")]
+    [InlineData("h", "is not a host:port address")]
+    public void Only_reachable_addresses_have_no_reachability_problem(string text, string? problem)
+    {
+        var found = NetworkAddress.ReachableProblem(text);
+        if (problem is null) Assert.Null(found);
+        else Assert.Contains(problem, found);
+        Assert.Equal(problem is null, NetworkAddress.IsDialable(text));
+    }
+
+    [Fact]
+    public void Typed_addresses_compare_endpoints_with_loopback_spellings_as_one()
+    {
+        Assert.True(NetworkAddress.Parse("localhost:5000").IsSameEndpoint(NetworkAddress.Parse("[::1]:5000")));
+        Assert.True(NetworkAddress.Parse("A.example:1").IsSameEndpoint(NetworkAddress.Parse("a.example:1")));
+        Assert.False(NetworkAddress.Parse("a:1").IsSameEndpoint(NetworkAddress.Parse("a:2")));
+        Assert.True(NetworkAddress.Parse("*:1").IsAnyInterface);
+        Assert.True(NetworkAddress.Parse("app.localhost:1").IsLoopback);
+        Assert.False(NetworkAddress.Parse("10.0.0.1:1").IsLoopback);
     }
 
     [Fact]

@@ -15,7 +15,7 @@ public sealed class IdentityUpgradeTests
         // What an older raftkvd left: a log that starts with a configuration in the old format.
         using (var storage = NodeStorage.Open(options.DataDirectory))
         {
-            var legacy = new ClusterConfig([new Member("n1", new NodeAddress(options.RaftAddress, options.HttpAdvertiseAddress).ToString(), true)]);
+            var legacy = new ClusterConfig([new Member("n1", options.RaftAddress, true) { HttpAddress = options.HttpAdvertiseAddress }]);
             RaftCore.Bootstrap(storage.Log, legacy);
         }
         File.Delete(Path.Combine(options.DataDirectory, "INCARNATION"));

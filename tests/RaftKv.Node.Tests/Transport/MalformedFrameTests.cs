@@ -130,7 +130,7 @@ public sealed class MalformedFrameTests : IAsyncLifetime
         try
         {
             var metadata = new SnapshotMetadata(status.LastLogIndex + 10, status.Term + 10,
-                new ClusterConfig([new Member("target", $"127.0.0.1:{port}|127.0.0.1:1", true)]));
+                new ClusterConfig([new Member("target", $"127.0.0.1:{port}", true) { HttpAddress = "127.0.0.1:1" }]));
             SnapshotInfo snapshot;
             using (var writer = SnapshotStore.Open(evilDir).Create(metadata))
             {
