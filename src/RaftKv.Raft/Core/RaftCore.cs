@@ -234,7 +234,7 @@ public sealed partial class RaftCore
     /// Set by the runtime while it holds new proposals back for a batch it will hand over soon (raftkvd: while the
     /// leader's last entries flush). Meanwhile a leader sends no Append that would carry only a new commit index: the
     /// next batch's Appends carry it, and each follower saves a message and its answer. Once cleared, a commit index
-    /// not yet told goes out alone, as before. Followers learn of a commit later, never wrongly: safety does not depend
+    /// not yet told goes out alone. Followers learn of a commit later, never wrongly: safety does not depend
     /// on when they learn it, and heartbeats carry it too.
     /// </summary>
     public bool DeferCommitOnlyAppends { get; set; }
