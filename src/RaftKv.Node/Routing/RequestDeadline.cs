@@ -1,0 +1,50 @@
+namespace RaftKv.Node.Routing;
+
+/// <summary>
+/// The one time limit of one request (<see cref="NodeOptions.RequestTimeout"/>): a token cancelled when it passes or
+/// when the caller gives up. Started once, where the request enters the node, and handed to everything the request
+/// waits for (the loop, a forwarded call, a pause between retries), so no step starts a clock of its own.
+/// </summary>
+internal readonly struct RequestDeadline : IDisposable
+{
+    private readonly CancellationTokenSource _timer;
+    private readonly CancellationTokenSource? _linked;
+    private readonly TimeProvider _time;
+    private readonly long _started;
+    private readonly TimeSpan _timeout;
+
+    private RequestDeadline(TimeSpan timeout, TimeProvider time, CancellationToken caller)
+    {
+        _time = time;
+        _timeout = timeout;
+        _started = time.GetTimestamp();
+        _timer = new CancellationTokenSource(timeout, time);
+        _linked = caller.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(caller, _timer.Token) : null;
+    }
+
+    /// <summary>Starts the clock: <paramref name="timeout"/> from now, or sooner if <paramref name="caller"/> is cancelled.</summary>
+    public static RequestDeadline Start(TimeSpan timeout, TimeProvider time, CancellationToken caller) => new(timeout, time, caller);
+
+    /// <summary>Cancelled at the deadline or when the caller gives up.</summary>
+    public CancellationToken Token => (_linked ?? _timer).Token;
+
+    /// <summary>True once the deadline itself has passed (not merely the caller giving up).</summary>
+    public bool Passed => _timer.IsCancellationRequested;
+
+    /// <summary>What is left of the request timeout.</summary>
+    public TimeSpan Remaining
+    {
+        get
+        {
+            var left = _timeout - _time.GetElapsedTime(_started);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _linked?.Dispose();
+        _timer.Dispose();
+    }
+}
