@@ -113,17 +113,25 @@ internal sealed class LeaderRouter(Func<LeaderView> view, TimeSpan requestTimeou
             }
 
             var pause = ClusterWait.Delay(retry);
-            if (pause >= deadline.Remaining) throw waitingFor;
+            if (pause >= deadline.Remaining) throw GaveUp(waitingFor);
             try
             {
                 await Task.Delay(pause, time, deadline.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (deadline.Passed && !cancellationToken.IsCancellationRequested)
             {
-                throw waitingFor;
+                throw GaveUp(waitingFor);
             }
         }
     }
+
+    /// <summary>
+    /// What a caller is told when the deadline passes while waiting for a leader: "no leader", since whatever node was
+    /// last named leader turned out not to be it, and a retry later is the answer either way.
+    /// </summary>
+    private static NodeException GaveUp(NodeException waitingFor) => waitingFor.Kind == NodeErrorKind.NotLeader
+        ? new NodeException(NodeErrorKind.NoLeader, "no leader could be reached: " + waitingFor.Message)
+        : waitingFor;
 
     private static NodeException NoLeaderKnown => new(NodeErrorKind.NoLeader, "no leader is known; an election may be under way");
 
