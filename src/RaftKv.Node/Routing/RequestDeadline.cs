@@ -7,8 +7,9 @@ namespace RaftKv.Node.Routing;
 /// </summary>
 internal readonly struct RequestDeadline : IDisposable
 {
-    private readonly CancellationTokenSource _timer;
-    private readonly CancellationTokenSource? _linked;
+    private readonly CancellationTokenSource _source;
+    private readonly CancellationTokenRegistration _callerGivesUp;
+    private readonly CancellationToken _caller;
     private readonly TimeProvider _time;
     private readonly long _started;
     private readonly TimeSpan _timeout;
@@ -17,19 +18,21 @@ internal readonly struct RequestDeadline : IDisposable
     {
         _time = time;
         _timeout = timeout;
+        _caller = caller;
         _started = time.GetTimestamp();
-        _timer = new CancellationTokenSource(timeout, time);
-        _linked = caller.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(caller, _timer.Token) : null;
+        // One source for both ends, the clock and the caller: a linked source would be a second allocation per request.
+        _source = new CancellationTokenSource(timeout, time);
+        _callerGivesUp = caller.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _source);
     }
 
     /// <summary>Starts the clock: <paramref name="timeout"/> from now, or sooner if <paramref name="caller"/> is cancelled.</summary>
     public static RequestDeadline Start(TimeSpan timeout, TimeProvider time, CancellationToken caller) => new(timeout, time, caller);
 
     /// <summary>Cancelled at the deadline or when the caller gives up.</summary>
-    public CancellationToken Token => (_linked ?? _timer).Token;
+    public CancellationToken Token => _source.Token;
 
     /// <summary>True once the deadline itself has passed (not merely the caller giving up).</summary>
-    public bool Passed => _timer.IsCancellationRequested;
+    public bool Passed => _source.IsCancellationRequested && !_caller.IsCancellationRequested;
 
     /// <summary>What is left of the request timeout.</summary>
     public TimeSpan Remaining
@@ -44,7 +47,7 @@ internal readonly struct RequestDeadline : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _linked?.Dispose();
-        _timer.Dispose();
+        _callerGivesUp.Dispose();
+        _source.Dispose();
     }
 }

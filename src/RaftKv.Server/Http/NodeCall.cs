@@ -14,19 +14,23 @@ internal sealed class NodeCall : IDisposable
 {
     private readonly HttpContext _context;
     private readonly ServerContext _server;
-    private readonly CancellationTokenSource _bodyDeadline;
+    private CancellationTokenSource? _bodyDeadline;
 
-    /// <summary>Starts the clock for reading the body.</summary>
+    /// <summary>A call for one request.</summary>
     public NodeCall(HttpContext context, ServerContext server)
     {
         _context = context;
         _server = server;
-        _bodyDeadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        _bodyDeadline.CancelAfter(server.Options.RequestTimeout);
     }
 
-    /// <summary>Reads the body within the request timeout and the size limit.</summary>
-    public ValueTask<byte[]> ReadBodyAsync() => RequestBody.ReadAsync(_context.Request, _server.Options.MaxBodyBytes, _bodyDeadline.Token);
+    /// <summary>Reads the body within the request timeout (408 after it) and the size limit.</summary>
+    public ValueTask<byte[]> ReadBodyAsync()
+    {
+        // This clock covers the body only: once it is in, the node bounds the rest with its own request timeout.
+        _bodyDeadline = CancellationTokenSource.CreateLinkedTokenSource(_context.RequestAborted);
+        _bodyDeadline.CancelAfter(_server.Options.RequestTimeout);
+        return RequestBody.ReadAsync(_context.Request, _server.Options.MaxBodyBytes, _bodyDeadline.Token);
+    }
 
     /// <summary>
     /// Runs <paramref name="attempt"/> against the node (its redirecting view under <c>?redirect=true</c>) and writes
@@ -105,5 +109,5 @@ internal sealed class NodeCall : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _bodyDeadline.Dispose();
+    public void Dispose() => _bodyDeadline?.Dispose();
 }
