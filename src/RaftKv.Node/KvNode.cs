@@ -145,8 +145,9 @@ public sealed class KvNode : IKvNode, IRoutedNode
             // Checked before anything is proposed or forwarded: once in the log it could never be replicated.
             command = SetCommand(pairs);
         }
-        catch (NodeException e)
+        catch (Exception e) when (e is NodeException or ArgumentException)
         {
+            // As a failed task, like every other refusal, not thrown at the caller.
             return Task.FromException<ulong>(e);
         }
         return _router.RouteAsync(new RoutedCall<ulong>(new ForwardedRequest(ForwardedOp.Set, Pairs: pairs), d => ProposeHereAsync(command, d),
