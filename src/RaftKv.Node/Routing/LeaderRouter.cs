@@ -44,12 +44,6 @@ internal sealed class LeaderRouter(Func<LeaderView> view, TimeSpan requestTimeou
         set => _forwarder = value;
     }
 
-    /// <summary>The request timeout every routed request gets.</summary>
-    public TimeSpan RequestTimeout => requestTimeout;
-
-    /// <summary>Starts the clock of a request that is served here without routing (status, say).</summary>
-    public RequestDeadline StartDeadline(CancellationToken cancellationToken) => RequestDeadline.Start(requestTimeout, time, cancellationToken);
-
     /// <summary>
     /// Runs <paramref name="call"/>: here, or at the leader. With <paramref name="mayForward"/> false (a client that
     /// asked to be redirected) a follower waits for a leader to be known like any other, then refuses with
