@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RaftKv.Retries;
 
 namespace RaftKv.Client;
 

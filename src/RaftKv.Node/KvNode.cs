@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Node.Routing;
 using RaftKv.Node.Runtime;
 using RaftKv.Node.StateMachine;
 using RaftKv.Node.Transport;
@@ -14,7 +15,11 @@ namespace RaftKv.Node;
 /// A RaftKv node: storage, transport, the raft loop and the key-value map, behind <see cref="IKvNode"/>.
 /// A program can host it without HTTP (the embedded use), or under the raftkvd server.
 /// </summary>
-public sealed class KvNode : IKvNode
+/// <remarks>
+/// Every call that needs the leader goes through one <see cref="LeaderRouter"/>, which serves it here or forwards it
+/// (over the raft transport by default; raftkvd plugs in HTTP) and enforces the request timeout once.
+/// </remarks>
+public sealed class KvNode : IKvNode, IRoutedNode
 {
     private readonly NodeOptions _options;
     private readonly RaftLoop _loop;
@@ -22,6 +27,8 @@ public sealed class KvNode : IKvNode
     private readonly IDisposable _storage;
     private readonly string? _temporaryDirectory;
     private readonly ILogger _log;
+    private readonly LeaderRouter _router;
+    private readonly RedirectingNode _redirecting;
     private int _disposed;
     private (string Id, ulong Incarnation) _lastReplacementLogged;
 
@@ -33,6 +40,11 @@ public sealed class KvNode : IKvNode
         _storage = storage;
         _temporaryDirectory = temporaryDirectory;
         _log = log;
+        _router = new LeaderRouter(() => _loop.Leader, options.RequestTimeout, TimeProvider.System)
+        {
+            Forwarder = options.ForwardToLeader ? new TransportForwarder(transport) : null,
+        };
+        _redirecting = new RedirectingNode(this);
     }
 
     /// <inheritdoc />
@@ -123,9 +135,26 @@ public sealed class KvNode : IKvNode
 
     /// <inheritdoc />
     public Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken = default) =>
-        Route(() => SetLocalAsync(pairs, cancellationToken), new ForwardedRequest(ForwardedOp.Set, Pairs: pairs), r => r.Index, cancellationToken);
+        SetAsync(pairs, mayForward: true, cancellationToken);
 
-    private Task<ulong> SetLocalAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken)
+    private Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, bool mayForward, CancellationToken cancellationToken)
+    {
+        byte[] command;
+        try
+        {
+            // Checked before anything is proposed or forwarded: once in the log it could never be replicated.
+            command = SetCommand(pairs);
+        }
+        catch (Exception e) when (e is NodeException or ArgumentException)
+        {
+            // As a failed task, like every other refusal, not thrown at the caller.
+            return Task.FromException<ulong>(e);
+        }
+        return _router.RouteAsync(new RoutedCall<ulong>(new ForwardedRequest(ForwardedOp.Set, Pairs: pairs), d => ProposeHereAsync(command, d),
+            r => r.Index, NeedsLeader: true, WriteTimedOut), mayForward, cancellationToken);
+    }
+
+    private byte[] SetCommand(IReadOnlyList<KeyValuePair<string, string>> pairs)
     {
         if (pairs.Count == 0) throw new NodeException(NodeErrorKind.BadRequest, "nothing to set: give at least one key");
         foreach (var (k, v) in pairs)
@@ -133,45 +162,75 @@ public sealed class KvNode : IKvNode
             if (string.IsNullOrEmpty(k)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
             ArgumentNullException.ThrowIfNull(v);
         }
-        // Checked before the proposal (and before a follower forwards it): once in the log it could never be replicated.
         var command = KvCommand.EncodeSet(pairs);
         if (CheckSize(command.Length) is { } tooLarge) throw tooLarge;
-        return Write(_loop.ProposeAsync(command, _options.RequestTimeout, cancellationToken), cancellationToken);
+        return command;
     }
 
     /// <inheritdoc />
-    public Task<ulong> DeleteAsync(string key, CancellationToken cancellationToken = default) =>
-        Route(() => DeleteLocalAsync(key, cancellationToken), new ForwardedRequest(ForwardedOp.Delete, Key: key), r => r.Index, cancellationToken);
+    public Task<ulong> DeleteAsync(string key, CancellationToken cancellationToken = default) => DeleteAsync(key, mayForward: true, cancellationToken);
 
-    private Task<ulong> DeleteLocalAsync(string key, CancellationToken cancellationToken)
+    private Task<ulong> DeleteAsync(string key, bool mayForward, CancellationToken cancellationToken)
+    {
+        byte[] command;
+        try
+        {
+            command = DeleteCommand(key);
+        }
+        catch (NodeException e)
+        {
+            return Task.FromException<ulong>(e);
+        }
+        return _router.RouteAsync(new RoutedCall<ulong>(new ForwardedRequest(ForwardedOp.Delete, Key: key), d => ProposeHereAsync(command, d),
+            r => r.Index, NeedsLeader: true, WriteTimedOut), mayForward, cancellationToken);
+    }
+
+    private byte[] DeleteCommand(string key)
     {
         if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
         var command = KvCommand.EncodeDelete(key);
         if (CheckSize(command.Length) is { } tooLarge) throw tooLarge;
-        return Write(_loop.ProposeAsync(command, _options.RequestTimeout, cancellationToken), cancellationToken);
+        return command;
     }
+
+    private const string WriteTimedOut = "timed out waiting for the write to commit; it may or may not have been applied";
+    private const string ReadTimedOut = "timed out waiting for the read to be confirmed";
+
+    /// <summary>Proposes a command here and waits, within the deadline, until it is applied.</summary>
+    private Task<ulong> ProposeHereAsync(byte[] command, RequestDeadline deadline) =>
+        _loop.ProposeAsync(command, deadline.Remaining, deadline.Token).WaitAsync(deadline.Token);
 
     /// <summary>The refusal for a command larger than an entry this node's transport can replicate, or null.</summary>
     private NodeException? CheckSize(long commandBytes) => EntryLimits.Check(commandBytes, _options.Transport.MaxFrameSize);
 
     /// <inheritdoc />
     public Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default) =>
-        Route(() => GetLocalAsync(key, level, cancellationToken), new ForwardedRequest(ForwardedOp.Get, Key: key, Level: level), r => r.Value, cancellationToken);
+        GetAsync(key, level, mayForward: true, cancellationToken);
 
-    private async Task<string?> GetLocalAsync(string key, ReadLevel level, CancellationToken cancellationToken)
+    private Task<string?> GetAsync(string key, ReadLevel level, bool mayForward, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrEmpty(key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
+        if (string.IsNullOrEmpty(key)) return Task.FromException<string?>(new NodeException(NodeErrorKind.BadRequest, "keys must not be empty"));
+        if (!Enum.IsDefined(level)) return Task.FromException<string?>(new NodeException(NodeErrorKind.BadRequest, $"unknown read level {level}"));
+        // Level none is this node's state as it is: nothing to route, nothing to wait for.
+        if (level == ReadLevel.None) return Task.FromResult(_loop.State.Get(key));
+        // A linearizable read is served by any member (it asks the leader for a read index itself); the others need the leader.
+        return _router.RouteAsync(new RoutedCall<string?>(new ForwardedRequest(ForwardedOp.Get, Key: key, Level: level), d => ReadHereAsync(key, level, d),
+            r => r.Value, NeedsLeader: level != ReadLevel.Linearizable, ReadTimedOut), mayForward, cancellationToken);
+    }
+
+    private async Task<string?> ReadHereAsync(string key, ReadLevel level, RequestDeadline deadline)
+    {
         switch (level)
         {
             case ReadLevel.None:
                 return _loop.State.Get(key);
             case ReadLevel.Weak:
-                return await Read(_loop.ReadWeakAsync(key), cancellationToken).ConfigureAwait(false);
+                return await _loop.ReadWeakAsync(key).WaitAsync(deadline.Token).ConfigureAwait(false);
             case ReadLevel.Linearizable:
-                return await Read(_loop.ReadLinearizableAsync(key, _options.RequestTimeout, cancellationToken), cancellationToken).ConfigureAwait(false);
+                return await _loop.ReadLinearizableAsync(key, deadline.Remaining, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
             case ReadLevel.Strong:
                 // Through the log: once the barrier is applied here, every write before it is too.
-                await Write(_loop.ProposeAsync(KvCommand.EncodeBarrier(), _options.RequestTimeout, cancellationToken), cancellationToken).ConfigureAwait(false);
+                await ProposeHereAsync(KvCommand.EncodeBarrier(), deadline).ConfigureAwait(false);
                 return _loop.State.Get(key);
             default:
                 throw new NodeException(NodeErrorKind.BadRequest, $"unknown read level {level}");
@@ -179,13 +238,18 @@ public sealed class KvNode : IKvNode
     }
 
     /// <inheritdoc />
-    public Task JoinAsync(JoinRequest request, CancellationToken cancellationToken = default) =>
-        Route(async () => { await JoinLocalAsync(request, cancellationToken).ConfigureAwait(false); return 0UL; },
+    public Task JoinAsync(JoinRequest request, CancellationToken cancellationToken = default) => JoinAsync(request, mayForward: true, cancellationToken);
+
+    private Task JoinAsync(JoinRequest request, bool mayForward, CancellationToken cancellationToken) =>
+        _router.RouteAsync(new RoutedCall<ulong>(
             new ForwardedRequest(ForwardedOp.Join, Id: request.Id, RaftAddress: request.RaftAddress, HttpAddress: request.HttpAddress, Voter: request.Voter,
                 Incarnation: request.Incarnation, ClusterId: request.ClusterId),
-            r => r.Index, cancellationToken);
+            async d => { await JoinHereAsync(request, d).ConfigureAwait(false); return 0UL; },
+            r => r.Index, NeedsLeader: true, ChangeTimedOut), mayForward, cancellationToken);
 
-    private async Task JoinLocalAsync(JoinRequest request, CancellationToken cancellationToken)
+    private const string ChangeTimedOut = "timed out waiting for the membership change to commit; it may or may not have been applied";
+
+    private async Task JoinHereAsync(JoinRequest request, RequestDeadline deadline)
     {
         var (id, raftAddress, httpAddress, voter) = (request.Id, request.RaftAddress, request.HttpAddress, request.Voter);
         if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(raftAddress))
@@ -198,7 +262,7 @@ public sealed class KvNode : IKvNode
             throw new NodeException(NodeErrorKind.BadRequest, $"raft address \"{raftAddress}\" is not a host:port other nodes can dial");
         if (httpAddress.Length > 0 && !NetworkAddress.IsDialable(httpAddress))
             throw new NodeException(NodeErrorKind.BadRequest, $"HTTP address \"{httpAddress}\" is not a host:port other nodes can reach");
-        var before = await _loop.MemberProgressAsync(id).ConfigureAwait(false);
+        var before = await _loop.MemberProgressAsync(id).WaitAsync(deadline.Token).ConfigureAwait(false);
         if (!NetworkAddress.IsLocalOnly(raftAddress) && before.LocalOnlyMember is { } local)
             throw new NodeException(NodeErrorKind.BadRequest,
                 $"node '{local.Id}' listens for raft at {local.Address}, which a node at {raftAddress} (another host) cannot reach: " +
@@ -211,7 +275,7 @@ public sealed class KvNode : IKvNode
         {
             // A non-voter, or an address update of a voter: one change.
             var kind = voter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter;
-            await ChangeConfiguration(new ConfigChange(kind, id, raftAddress, request.Incarnation) { HttpAddress = httpAddress }, mustExist: false, cancellationToken).ConfigureAwait(false);
+            await ChangeConfiguration(new ConfigChange(kind, id, raftAddress, request.Incarnation) { HttpAddress = httpAddress }, mustExist: false, deadline).ConfigureAwait(false);
             _log.LogInformation("{Id} joined as a {Kind} at {Address}", id, voter ? "voter" : "non-voter", raftAddress);
             return;
         }
@@ -229,18 +293,18 @@ public sealed class KvNode : IKvNode
         // its own, since wiped): only one met by this join says the node is of another cluster.
         var joinStarted = Environment.TickCount64;
         if (existing is not { IsVoter: false } || replacing || existing.Address != raftAddress || existing.HttpAddress != httpAddress)
-            await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddNonVoter, id, raftAddress, request.Incarnation) { HttpAddress = httpAddress }, mustExist: false, cancellationToken).ConfigureAwait(false);
+            await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddNonVoter, id, raftAddress, request.Incarnation) { HttpAddress = httpAddress }, mustExist: false, deadline).ConfigureAwait(false);
         ulong incarnation;
         try
         {
-            incarnation = await WaitCaughtUpAsync(id, joinStarted, cancellationToken).ConfigureAwait(false);
+            incarnation = await WaitCaughtUpAsync(id, joinStarted, deadline).ConfigureAwait(false);
         }
         catch (NodeException e) when (e.Kind == NodeErrorKind.Conflict && existing is null)
         {
             // Added a moment ago and refused us: take it out again, so nothing of this join stays behind.
             try
             {
-                await ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, cancellationToken).ConfigureAwait(false);
+                await ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, deadline).ConfigureAwait(false);
             }
             catch (NodeException removal)
             {
@@ -248,7 +312,7 @@ public sealed class KvNode : IKvNode
             }
             throw;
         }
-        await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddVoter, id, raftAddress, incarnation) { HttpAddress = httpAddress }, mustExist: true, cancellationToken).ConfigureAwait(false);
+        await ChangeConfiguration(new ConfigChange(ConfigChangeType.AddVoter, id, raftAddress, incarnation) { HttpAddress = httpAddress }, mustExist: true, deadline).ConfigureAwait(false);
         _log.LogInformation("{Id} joined as a voter at {Address} (incarnation {Incarnation})", id, raftAddress, Incarnations.Format(incarnation));
     }
 
@@ -256,25 +320,23 @@ public sealed class KvNode : IKvNode
     /// Waits, within the request timeout, until the non-voter <paramref name="id"/> holds every entry committed when the
     /// wait began, and returns its incarnation (the configuration's, or the one its connection announced).
     /// </summary>
-    private async Task<ulong> WaitCaughtUpAsync(string id, long refusedSinceTick, CancellationToken cancellationToken)
+    private async Task<ulong> WaitCaughtUpAsync(string id, long refusedSinceTick, RequestDeadline deadline)
     {
-        var deadline = Stopwatch.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
         ulong? target = null;
-        var delay = TimeSpan.FromMilliseconds(10);
-        while (true)
+        for (var retry = 0; ; retry++)
         {
-            var p = await _loop.MemberProgressAsync(id, refusedSinceTick).ConfigureAwait(false);
+            var p = await _loop.MemberProgressAsync(id, refusedSinceTick).WaitAsync(deadline.Token).ConfigureAwait(false);
             if (!p.IsLeader) throw new NodeException(NodeErrorKind.NotLeader, "leadership moved while the new member was catching up; join again");
             if (p.Member is null) throw new NodeException(NodeErrorKind.NotFound, $"node '{id}' was removed while it was catching up");
             if (p.RefusedAsOtherCluster is { } other) throw OtherCluster(id, other, p.ClusterId);
             target ??= p.CommitIndex;
             var incarnation = p.Member.Incarnation != 0 ? p.Member.Incarnation : p.ObservedIncarnation;
             if (p.Match >= target && incarnation != 0) return incarnation;
-            if (Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency) > deadline)
+            var pause = LeaderRouter.ClusterWait.Delay(retry);
+            if (pause > deadline.Remaining)
                 throw new NodeException(NodeErrorKind.Timeout,
                     $"node '{id}' is a non-voter and has not caught up yet (it holds index {p.Match} of {target}); it is promoted to voter when a join is repeated after it caught up");
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
+            await Task.Delay(pause, deadline.Token).ConfigureAwait(false);
         }
     }
 
@@ -283,29 +345,26 @@ public sealed class KvNode : IKvNode
         "To add it here, stop it, empty its data directory, and start it with -join naming a member of this cluster");
 
     /// <inheritdoc />
-    public Task RemoveAsync(string id, CancellationToken cancellationToken = default) =>
-        Route(async () => { await RemoveLocalAsync(id, cancellationToken).ConfigureAwait(false); return 0UL; },
-            new ForwardedRequest(ForwardedOp.Remove, Id: id), r => r.Index, cancellationToken);
+    public Task RemoveAsync(string id, CancellationToken cancellationToken = default) => RemoveAsync(id, mayForward: true, cancellationToken);
 
-    private Task RemoveLocalAsync(string id, CancellationToken cancellationToken) =>
-        ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, cancellationToken);
+    private Task RemoveAsync(string id, bool mayForward, CancellationToken cancellationToken) =>
+        _router.RouteAsync(new RoutedCall<ulong>(new ForwardedRequest(ForwardedOp.Remove, Id: id),
+            async d => { await RemoveHereAsync(id, d).ConfigureAwait(false); return 0UL; },
+            r => r.Index, NeedsLeader: true, ChangeTimedOut), mayForward, cancellationToken);
+
+    private Task RemoveHereAsync(string id, RequestDeadline deadline) =>
+        ChangeConfiguration(new ConfigChange(ConfigChangeType.Remove, id), mustExist: true, deadline);
 
     /// <inheritdoc />
     public Task TransferLeadershipAsync(string? targetId, CancellationToken cancellationToken = default) =>
-        Route(async () => { await TransferLocalAsync(targetId, cancellationToken).ConfigureAwait(false); return 0UL; },
-            new ForwardedRequest(ForwardedOp.Transfer, Id: targetId), r => r.Index, cancellationToken);
+        TransferLeadershipAsync(targetId, mayForward: true, cancellationToken);
 
-    private async Task TransferLocalAsync(string? targetId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _loop.TransferLeadershipAsync(targetId).WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            throw new NodeException(NodeErrorKind.Timeout, "leadership did not move within the request timeout");
-        }
-    }
+    private Task TransferLeadershipAsync(string? targetId, bool mayForward, CancellationToken cancellationToken) =>
+        _router.RouteAsync(new RoutedCall<ulong>(new ForwardedRequest(ForwardedOp.Transfer, Id: targetId),
+            async d => { await TransferHereAsync(targetId, d).ConfigureAwait(false); return 0UL; },
+            r => r.Index, NeedsLeader: true, "leadership did not move within the request timeout"), mayForward, cancellationToken);
+
+    private Task TransferHereAsync(string? targetId, RequestDeadline deadline) => _loop.TransferLeadershipAsync(targetId).WaitAsync(deadline.Token);
 
     /// <inheritdoc />
     public async Task<ulong> SnapshotAsync(CancellationToken cancellationToken = default)
@@ -335,75 +394,41 @@ public sealed class KvNode : IKvNode
     }
 
     /// <summary>
-    /// Runs an operation here; if it needs the leader and this node is not it, hands it to the leader over the raft
-    /// transport (when <see cref="NodeOptions.ForwardToLeader"/>) and returns the leader's answer. One hop only: a
-    /// leader that lost its role meanwhile answers "not leader", and the caller retries.
+    /// Serves a call a follower forwarded: here, never forwarded again (with stale leader information two nodes could
+    /// otherwise bounce it between them). If this node no longer leads, the refusal names the leader it knows, and the
+    /// follower's routing follows it once.
     /// </summary>
-    private async Task<T> Route<T>(Func<Task<T>> local, ForwardedRequest request, Func<ForwardedResult, T> result, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await WaitForLeader(local, cancellationToken).ConfigureAwait(false);
-        }
-        catch (NodeException e) when (_options.ForwardToLeader && e.Kind == NodeErrorKind.NotLeader && e.LeaderId is not null)
-        {
-            byte[] answer;
-            try
-            {
-                answer = await _transport.CallAsync(e.LeaderId, request.Encode(), _options.RequestTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException io)
-            {
-                throw request.Op == ForwardedOp.Get
-                    ? new NodeException(NodeErrorKind.NoLeader, $"could not reach the leader {e.LeaderId}: {io.Message}")
-                    : new NodeException(NodeErrorKind.Timeout, $"forwarding to the leader {e.LeaderId} failed ({io.Message}); the request may or may not have been applied");
-            }
-            var decoded = ForwardedResult.Decode(answer);
-            if (decoded.Error is not null) throw decoded.Error;
-            return result(decoded);
-        }
-    }
-
-    /// <summary>
-    /// With forwarding on, an operation refused because no leader is known yet (an election, or a node that has just
-    /// joined) is retried until the request timeout: it never reached the log, so retrying is safe.
-    /// </summary>
-    private async Task<T> WaitForLeader<T>(Func<Task<T>> local, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + _options.RequestTimeout;
-        var delay = TimeSpan.FromMilliseconds(10);
-        while (true)
-        {
-            try
-            {
-                return await local().ConfigureAwait(false);
-            }
-            catch (NodeException e) when (_options.ForwardToLeader && e.Kind == NodeErrorKind.NoLeader && DateTime.UtcNow + delay < deadline)
-            {
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
-            }
-        }
-    }
-
-    /// <summary>Serves a call a follower forwarded: run it here, never forward it again.</summary>
-    private async Task<byte[]> AnswerForwardedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    internal async Task<byte[]> AnswerForwardedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         try
         {
             var r = ForwardedRequest.Decode(data);
+            // The follower's deadline, carried along: this node stops when the follower's caller does.
+            var timeout = r.Timeout > TimeSpan.Zero && r.Timeout < _options.RequestTimeout ? r.Timeout : _options.RequestTimeout;
+            using var deadline = RequestDeadline.Start(timeout, TimeProvider.System, cancellationToken);
             ulong index = 0;
             string? value = null;
-            switch (r.Op)
+            try
             {
-                case ForwardedOp.Set: index = await SetLocalAsync(r.Pairs ?? [], cancellationToken).ConfigureAwait(false); break;
-                case ForwardedOp.Delete: index = await DeleteLocalAsync(r.Key ?? "", cancellationToken).ConfigureAwait(false); break;
-                case ForwardedOp.Get: value = await GetLocalAsync(r.Key ?? "", r.Level, cancellationToken).ConfigureAwait(false); break;
-                case ForwardedOp.Join:
-                    await JoinLocalAsync(new JoinRequest(r.Id ?? "", r.RaftAddress ?? "", r.HttpAddress ?? "", r.Voter, r.Incarnation, r.ClusterId ?? ""), cancellationToken).ConfigureAwait(false);
-                    break;
-                case ForwardedOp.Remove: await RemoveLocalAsync(r.Id ?? "", cancellationToken).ConfigureAwait(false); break;
-                case ForwardedOp.Transfer: await TransferLocalAsync(r.Id, cancellationToken).ConfigureAwait(false); break;
+                switch (r.Op)
+                {
+                    case ForwardedOp.Set: index = await ProposeHereAsync(SetCommand(r.Pairs ?? []), deadline).ConfigureAwait(false); break;
+                    case ForwardedOp.Delete: index = await ProposeHereAsync(DeleteCommand(r.Key ?? ""), deadline).ConfigureAwait(false); break;
+                    case ForwardedOp.Get:
+                        if (string.IsNullOrEmpty(r.Key)) throw new NodeException(NodeErrorKind.BadRequest, "keys must not be empty");
+                        value = await ReadHereAsync(r.Key, r.Level, deadline).ConfigureAwait(false);
+                        break;
+                    case ForwardedOp.Join:
+                        await JoinHereAsync(new JoinRequest(r.Id ?? "", r.RaftAddress ?? "", r.HttpAddress ?? "", r.Voter, r.Incarnation, r.ClusterId ?? ""), deadline)
+                            .ConfigureAwait(false);
+                        break;
+                    case ForwardedOp.Remove: await RemoveHereAsync(r.Id ?? "", deadline).ConfigureAwait(false); break;
+                    case ForwardedOp.Transfer: await TransferHereAsync(r.Id, deadline).ConfigureAwait(false); break;
+                }
+            }
+            catch (OperationCanceledException) when (deadline.Passed && !cancellationToken.IsCancellationRequested)
+            {
+                throw new NodeException(NodeErrorKind.Timeout, r.Op == ForwardedOp.Get ? ReadTimedOut : "the leader timed out; the request may or may not have been applied");
             }
             return new ForwardedResult(index, value, null).Encode();
         }
@@ -421,59 +446,57 @@ public sealed class KvNode : IKvNode
         }
     }
 
-    private async Task ChangeConfiguration(ConfigChange change, bool mustExist, CancellationToken cancellationToken)
+    Task<byte[]> IRoutedNode.AnswerForwardedAsync(ReadOnlyMemory<byte> call, CancellationToken cancellationToken) => AnswerForwardedAsync(call, cancellationToken);
+
+    /// <inheritdoc />
+    LeaderView IRoutedNode.Leader => _loop.Leader;
+
+    /// <inheritdoc />
+    void IRoutedNode.ForwardThrough(ILeaderForwarder forwarder) => _router.Forwarder = forwarder;
+
+    /// <inheritdoc />
+    IKvNode IRoutedNode.Redirecting => _redirecting;
+
+    /// <summary>This node, with calls that need the leader refused (naming it) instead of forwarded.</summary>
+    private sealed class RedirectingNode(KvNode node) : IKvNode
+    {
+        public string Id => node.Id;
+        public Task<string> Failed => node.Failed;
+        public Task<ulong> SetAsync(IReadOnlyList<KeyValuePair<string, string>> pairs, CancellationToken cancellationToken = default) =>
+            node.SetAsync(pairs, mayForward: false, cancellationToken);
+        public Task<ulong> DeleteAsync(string key, CancellationToken cancellationToken = default) => node.DeleteAsync(key, mayForward: false, cancellationToken);
+        public Task<string?> GetAsync(string key, ReadLevel level, CancellationToken cancellationToken = default) =>
+            node.GetAsync(key, level, mayForward: false, cancellationToken);
+        public Task JoinAsync(JoinRequest request, CancellationToken cancellationToken = default) => node.JoinAsync(request, mayForward: false, cancellationToken);
+        public Task RemoveAsync(string id, CancellationToken cancellationToken = default) => node.RemoveAsync(id, mayForward: false, cancellationToken);
+        public Task TransferLeadershipAsync(string? targetId, CancellationToken cancellationToken = default) =>
+            node.TransferLeadershipAsync(targetId, mayForward: false, cancellationToken);
+        public Task<ulong> SnapshotAsync(CancellationToken cancellationToken = default) => node.SnapshotAsync(cancellationToken);
+        public Task<NodeStatus> GetStatusAsync(CancellationToken cancellationToken = default) => node.GetStatusAsync(cancellationToken);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    private async Task ChangeConfiguration(ConfigChange change, bool mustExist, RequestDeadline deadline)
     {
         // A change refused because another is in flight (or a new leader has not committed yet) is retried until the deadline.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.RequestTimeout);
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
+        for (var retry = 0; ; retry++)
         {
             try
             {
-                await Write(_loop.ChangeConfigurationAsync(change, mustExist), deadline.Token).ConfigureAwait(false);
+                await _loop.ChangeConfigurationAsync(change, mustExist).WaitAsync(deadline.Token).ConfigureAwait(false);
                 return;
             }
-            catch (NodeException e) when (e.Kind == NodeErrorKind.Busy && !deadline.IsCancellationRequested)
+            catch (NodeException e) when (e.Kind == NodeErrorKind.Busy && !deadline.Token.IsCancellationRequested)
             {
                 try
                 {
-                    await Task.Delay(delay, deadline.Token).ConfigureAwait(false);
+                    await Task.Delay(LeaderRouter.ClusterWait.Delay(retry), deadline.Token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                catch (OperationCanceledException) when (deadline.Passed)
                 {
                     throw new NodeException(NodeErrorKind.Timeout, "another membership change kept the cluster busy; the change was not made");
                 }
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(500).Ticks));
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new NodeException(NodeErrorKind.Timeout, "timed out waiting for the membership change to commit; it may or may not have been applied");
-            }
-        }
-    }
-
-    private async Task<ulong> Write(Task<ulong> task, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await task.WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            throw new NodeException(NodeErrorKind.Timeout, "timed out waiting for the write to commit; it may or may not have been applied");
-        }
-    }
-
-    private async Task<string?> Read(Task<string?> task, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await task.WaitAsync(_options.RequestTimeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            throw new NodeException(NodeErrorKind.Timeout, "timed out waiting for the read to be confirmed");
         }
     }
 

@@ -84,6 +84,7 @@ public static class ServerApp
         HraftdEndpoints.Map(app, server);
         RaftdEndpoints.Map(app, server);
         OperatorEndpoints.Map(app, server);
+        ForwardedCallEndpoint.Map(app, server);
         HealthEndpoints.Map(app, server);
         return app;
     }

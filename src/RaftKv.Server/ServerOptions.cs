@@ -23,7 +23,10 @@ public sealed record ServerOptions
     /// <summary>host:port to listen on. "localhost" binds loopback, an IP binds that IP, an empty host or 0.0.0.0 binds all; port 0 picks a free port.</summary>
     public string HttpAddress { get; init; } = "localhost:11000";
 
-    /// <summary>How long one request may take, including waiting for a leader and forwarding to it.</summary>
+    /// <summary>
+    /// How long reading a request's body may take (408 after that). The node bounds the rest of the request with its
+    /// own <see cref="NodeOptions.RequestTimeout"/>, which raftkvd sets from the same flag.
+    /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Largest request body accepted; larger ones get 413 as soon as the excess is seen.</summary>

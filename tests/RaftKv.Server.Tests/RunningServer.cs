@@ -28,6 +28,8 @@ internal sealed class RunningServer : IAsyncDisposable
     {
         node ??= new FakeKvNode();
         options = (options ?? new ServerOptions()) with { HttpAddress = "127.0.0.1:0" };
+        // The node enforces the request timeout (raftkvd gives the node and the server the same one).
+        node.RequestTimeout = options.RequestTimeout;
         var app = ServerApp.Build(node, options, logging ?? NullLoggerFactory.Instance);
         await app.StartAsync();
         var address = ServerApp.BoundAddresses(app).Single();

@@ -52,9 +52,10 @@ public sealed record NodeOptions
     public int SnapshotsRetained { get; init; } = 2;
 
     /// <summary>
-    /// Forward calls that need the leader (writes, membership changes, reads above level None) from a follower to
-    /// the leader over the raft transport, so an embedding program can call any node. raftkvd turns this off and
-    /// forwards at the HTTP layer instead, where it can also answer with a redirect.
+    /// Forward calls that need the leader (writes, membership changes, weak and strong reads) from a follower to the
+    /// leader over the raft transport, so an embedding program can call any node. Off, a follower refuses them with
+    /// <see cref="NodeErrorKind.NotLeader"/> naming the leader. raftkvd turns this off and plugs in its own way to the
+    /// leader instead (HTTP to the leader's HTTP address); the decision to forward is the node's either way.
     /// </summary>
     public bool ForwardToLeader { get; init; } = true;
 
@@ -67,7 +68,7 @@ public sealed record NodeOptions
     /// </summary>
     public bool InlineCompletions { get; init; }
 
-    /// <summary>How long a client request may wait before it fails with a timeout.</summary>
+    /// <summary>How long a client request may take before it fails with a timeout, waiting for a leader and forwarding included.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace RaftKv.Node.Runtime;
 
-/// <summary>What a follower asks its leader to do for an embedded caller.</summary>
+/// <summary>What a follower asks its leader to do for its caller.</summary>
 internal enum ForwardedOp : byte
 {
     Set = 1,
@@ -13,7 +13,7 @@ internal enum ForwardedOp : byte
     Transfer = 6,
 }
 
-/// <summary>A forwarded call, as it travels over the transport.</summary>
+/// <summary>A forwarded call, as it travels to the leader (over the raft transport, or HTTP under raftkvd).</summary>
 internal sealed record ForwardedRequest(
     ForwardedOp Op,
     IReadOnlyList<KeyValuePair<string, string>>? Pairs = null,
@@ -24,7 +24,8 @@ internal sealed record ForwardedRequest(
     string? HttpAddress = null,
     bool Voter = true,
     ulong Incarnation = 0,
-    string? ClusterId = null)
+    string? ClusterId = null,
+    TimeSpan Timeout = default)
 {
     public byte[] Encode()
     {
@@ -42,6 +43,7 @@ internal sealed record ForwardedRequest(
             w.Write(Voter);
             w.Write(Incarnation);
             WriteOptional(w, ClusterId);
+            w.Write(Timeout.Ticks);
         }
         return ms.ToArray();
     }
@@ -58,7 +60,9 @@ internal sealed record ForwardedRequest(
         var key = ReadOptional(r);
         var level = (ReadLevel)r.ReadByte();
         if (!Enum.IsDefined(level)) throw new InvalidDataException("unknown read level");
-        return new ForwardedRequest(op, pairs, key, level, ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadBoolean(), r.ReadUInt64(), ReadOptional(r));
+        var request = new ForwardedRequest(op, pairs, key, level, ReadOptional(r), ReadOptional(r), ReadOptional(r), r.ReadBoolean(), r.ReadUInt64(), ReadOptional(r));
+        // What is left of the caller's request timeout; absent from a node that sent none.
+        return r.BaseStream.Position < r.BaseStream.Length ? request with { Timeout = TimeSpan.FromTicks(Math.Max(0, r.ReadInt64())) } : request;
     }
 
     internal static void WriteOptional(BinaryWriter w, string? s)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using RaftKv.Node.Routing;
 using RaftKv.Node.StateMachine;
 using RaftKv.Node.Transport;
 using RaftKv.Raft;
@@ -114,6 +115,14 @@ internal sealed partial class RaftLoop : IDisposable
     }
 
     public KvStateMachine State => _state;
+
+    /// <summary>Who leads, as of the last leadership or membership change here: read by routing without asking the loop.</summary>
+    public LeaderView Leader => _leaderView;
+
+    private volatile LeaderView _leaderView = LeaderView.Unknown;
+
+    // Only on a leadership or membership change, so the loop's turns allocate nothing for it.
+    private void PublishLeaderView() => _leaderView = LeaderView.Of(_options.Id, _core.Role == Role.Leader, _core.Leader, _core.Config);
 
     /// <summary>Completes once the log's committed entries are applied after a restart: until then even a level-none read would be stale.</summary>
     public Task Recovered => _recovered.Task;
@@ -412,6 +421,7 @@ internal sealed partial class RaftLoop : IDisposable
 
     private void OnSoftState(SoftState ss)
     {
+        PublishLeaderView();
         for (var i = _leaderWaiters.Count - 1; i >= 0; i--)
         {
             if (_leaderWaiters[i].Target != ss.Leader) continue;
@@ -424,6 +434,7 @@ internal sealed partial class RaftLoop : IDisposable
     private void UpdatePeers()
     {
         _peersConfig = _core.Config;
+        PublishLeaderView();
         _transport.SetIdentity(_peersConfig.ClusterId, _incarnation);
         var peers = new Dictionary<string, string>();
         foreach (var m in _peersConfig.Members)

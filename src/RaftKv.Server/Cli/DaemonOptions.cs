@@ -77,7 +77,7 @@ public sealed record DaemonOptions
         TrailingLogs = TrailingLogs,
         SnapshotInterval = SnapshotInterval,
         RequestTimeout = RequestTimeout,
-        // The server forwards at the HTTP layer (where ?redirect=true can answer 307 instead).
+        // Not over the raft transport: the server plugs in HTTP forwarding (ServerContext).
         ForwardToLeader = false,
         // No HTTP handler blocks after awaiting the node (architecture.md, "Threads"), so requests finish on the loop.
         InlineCompletions = true,

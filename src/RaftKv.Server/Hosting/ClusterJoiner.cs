@@ -1,20 +1,22 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using RaftKv.Raft;
+using RaftKv.Retries;
 using RaftKv.Server.Http;
 
 namespace RaftKv.Server.Hosting;
 
 /// <summary>
 /// Asks an existing cluster to add this node: <c>POST /join</c> to each address in turn, round after round with growing
-/// pauses, until one accepts. Any member will do: followers forward the join to the leader.
+/// pauses (the one <see cref="Backoff"/> policy, between <see cref="FirstPause"/> and <see cref="LongestPause"/>), until
+/// one accepts. Any member will do: followers forward the join to the leader.
 /// </summary>
 public sealed class ClusterJoiner(HttpClient client, ILogger logger)
 {
-    /// <summary>First pause between rounds.</summary>
+    /// <summary>Ceiling of the first pause between rounds.</summary>
     public TimeSpan FirstPause { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest pause between rounds.</summary>
+    /// <summary>Ceiling of every pause between rounds.</summary>
     public TimeSpan LongestPause { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Time allowed for one join request.</summary>
@@ -33,7 +35,7 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
             throw new ArgumentException("no join addresses", nameof(addresses));
         }
         var body = JoinBody(id, raftAddress, httpAddress, incarnation, clusterId);
-        var pause = FirstPause;
+        var pauses = new Backoff(first: FirstPause, longest: LongestPause);
         for (var round = 1; ; round++)
         {
             foreach (var address in addresses)
@@ -66,8 +68,7 @@ public sealed class ClusterJoiner(HttpClient client, ILogger logger)
                         e is OperationCanceledException ? "timed out" : e.Message);
                 }
             }
-            await Task.Delay(pause, cancellationToken);
-            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, LongestPause.Ticks));
+            await Task.Delay(pauses.Delay(round - 1), cancellationToken);
         }
     }
 

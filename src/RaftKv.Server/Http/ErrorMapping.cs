@@ -3,7 +3,7 @@ using RaftKv.Node;
 
 namespace RaftKv.Server.Http;
 
-/// <summary>What kind of work a request asks for: decides forwarding and how a timeout is worded.</summary>
+/// <summary>What kind of work a request asks for: decides whether it can be redirected and how a timeout is worded.</summary>
 internal enum Operation
 {
     /// <summary>A read; above level none it needs the leader.</summary>
@@ -33,7 +33,7 @@ internal enum Operation
 /// </summary>
 internal static class ErrorMapping
 {
-    /// <summary>Header a node sets on a 503 it gives because it is not the leader, so a forwarding node knows retrying elsewhere is safe.</summary>
+    /// <summary>Header a node sets on a 503 it gives because it is not the leader, so a client knows retrying elsewhere is safe.</summary>
     public const string NotLeaderHeader = "X-RaftKv-Not-Leader";
 
     /// <summary>The reply for a node failure.</summary>

@@ -37,10 +37,10 @@ internal static class HealthEndpoints
 
     private static async Task ReadyAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        await routing.RunAsync(Operation.Local, ReadOnlyMemory<byte>.Empty, async token =>
+        using var call = new NodeCall(context, server);
+        await call.RunAsync(Operation.Local, async (node, token) =>
         {
-            var status = await server.Node.GetStatusAsync(token);
+            var status = await node.GetStatusAsync(token);
             if (status.Ready)
             {
                 return HttpReply.Json(StatusCodes.Status200OK, status, static (w, s) =>

@@ -24,22 +24,22 @@ internal static class HraftdEndpoints
     /// <summary>All pairs in one atomic entry. 200 <c>{}</c>, with the entry's index in X-RaftKv-Index.</summary>
     private static async Task SetAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        var body = await routing.ReadBodyAsync();
+        using var call = new NodeCall(context, server);
+        var body = await call.ReadBodyAsync();
         var pairs = RequestJson.ReadPairs(body, server.Options);
-        await routing.RunAsync(Operation.Write, body, async token =>
-            Indexed(HttpReply.EmptyObject(), await server.Node.SetAsync(pairs, token)));
+        await call.RunAsync(Operation.Write, async (node, token) =>
+            Indexed(HttpReply.EmptyObject(), await node.SetAsync(pairs, token)));
     }
 
     /// <summary><c>{"k":"v"}</c>, or 404 <c>{"error":"key not found: k"}</c>.</summary>
     private static async Task GetAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
+        using var call = new NodeCall(context, server);
         var key = RequestKeys.FromPath(context, "key", server.Options);
         var level = ReadLevels.FromQuery(context.Request);
-        await routing.RunAsync(Operation.Read, ReadOnlyMemory<byte>.Empty, async token =>
+        await call.RunAsync(Operation.Read, async (node, token) =>
         {
-            var value = await server.Node.GetAsync(key, level, token);
+            var value = await node.GetAsync(key, level, token);
             return value is null
                 ? HttpReply.Error(StatusCodes.Status404NotFound, "key not found: " + key)
                 : HttpReply.Json(StatusCodes.Status200OK, (key, value), static (w, kv) =>
@@ -48,27 +48,27 @@ internal static class HraftdEndpoints
                     w.WriteString(kv.key, kv.value);
                     w.WriteEndObject();
                 });
-        });
+        }, needsLeader: ReadLevels.NeedLeader(level));
     }
 
     /// <summary>200 <c>{}</c>; deleting a missing key succeeds.</summary>
     private static async Task DeleteAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
+        using var call = new NodeCall(context, server);
         var key = RequestKeys.FromPath(context, "key", server.Options);
-        await routing.RunAsync(Operation.Write, ReadOnlyMemory<byte>.Empty, async token =>
-            Indexed(HttpReply.EmptyObject(), await server.Node.DeleteAsync(key, token)));
+        await call.RunAsync(Operation.Write, async (node, token) =>
+            Indexed(HttpReply.EmptyObject(), await node.DeleteAsync(key, token)));
     }
 
     /// <summary><c>{"id", "addr", "http_addr"?, "voter"?}</c>: adds (or updates) a member. 200 <c>{"ok":true,"msg":"OK"}</c>.</summary>
     private static async Task JoinAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        var body = await routing.ReadBodyAsync();
+        using var call = new NodeCall(context, server);
+        var body = await call.ReadBodyAsync();
         var join = RequestJson.ReadJoin(body);
-        await routing.RunAsync(Operation.Admin, body, async token =>
+        await call.RunAsync(Operation.Admin, async (node, token) =>
         {
-            await server.Node.JoinAsync(join, token);
+            await node.JoinAsync(join, token);
             server.Logger.LogInformation("Node {Id} at {RaftAddress} (HTTP {HttpAddress}) joined as a {Kind}",
                 join.Id, join.RaftAddress, join.HttpAddress, join.Voter ? "voter" : "non-voter");
             return Ok();
@@ -78,9 +78,9 @@ internal static class HraftdEndpoints
     /// <summary>This node's view: itself, the leader, the followers, the log (see <see cref="StatusJson.WriteStatus"/>).</summary>
     private static async Task StatusAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        await routing.RunAsync(Operation.Local, ReadOnlyMemory<byte>.Empty, async token =>
-            HttpReply.Json(StatusCodes.Status200OK, await server.Node.GetStatusAsync(token), StatusJson.WriteStatus));
+        using var call = new NodeCall(context, server);
+        await call.RunAsync(Operation.Local, async (node, token) =>
+            HttpReply.Json(StatusCodes.Status200OK, await node.GetStatusAsync(token), StatusJson.WriteStatus));
     }
 
     /// <summary>The fork's success body for operator actions: <c>{"ok":true,"msg":"OK"}</c>.</summary>

@@ -23,21 +23,21 @@ internal static class OperatorEndpoints
 
     private static async Task LocalStatusAsync(HttpContext context, ServerContext server, Action<Utf8JsonWriter, NodeStatus> write)
     {
-        using var routing = new LeaderRouting(context, server);
-        await routing.RunAsync(Operation.Local, ReadOnlyMemory<byte>.Empty, async token =>
-            HttpReply.Json(StatusCodes.Status200OK, await server.Node.GetStatusAsync(token), write));
+        using var call = new NodeCall(context, server);
+        await call.RunAsync(Operation.Local, async (node, token) =>
+            HttpReply.Json(StatusCodes.Status200OK, await node.GetStatusAsync(token), write));
     }
 
     /// <summary><c>{"id":...}</c> (or <c>?id=</c>) → <c>{"ok":true,"msg":"OK"}</c>; 404 when not a member.</summary>
     private static async Task RemoveAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        var body = await routing.ReadBodyAsync();
+        using var call = new NodeCall(context, server);
+        var body = await call.ReadBodyAsync();
         var id = RequestJson.ReadId(body, context.Request)
             ?? throw new RequestException(StatusCodes.Status400BadRequest, "\"id\" (the node to remove) is required");
-        await routing.RunAsync(Operation.Admin, body, async token =>
+        await call.RunAsync(Operation.Admin, async (node, token) =>
         {
-            await server.Node.RemoveAsync(id, token);
+            await node.RemoveAsync(id, token);
             server.Logger.LogInformation("Node {Id} removed", id);
             return HraftdEndpoints.Ok();
         });
@@ -46,12 +46,12 @@ internal static class OperatorEndpoints
     /// <summary>Optional <c>{"id":...}</c>: hands leadership over and waits until the target leads.</summary>
     private static async Task TransferAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        var body = await routing.ReadBodyAsync();
+        using var call = new NodeCall(context, server);
+        var body = await call.ReadBodyAsync();
         var id = RequestJson.ReadId(body, context.Request);
-        await routing.RunAsync(Operation.Admin, body, async token =>
+        await call.RunAsync(Operation.Admin, async (node, token) =>
         {
-            await server.Node.TransferLeadershipAsync(id, token);
+            await node.TransferLeadershipAsync(id, token);
             return HraftdEndpoints.Ok();
         });
     }
@@ -59,10 +59,10 @@ internal static class OperatorEndpoints
     /// <summary>Snapshots this node (whatever its role: snapshots are local) → <c>{"index":N}</c>.</summary>
     private static async Task SnapshotAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
-        await routing.RunAsync(Operation.Local, ReadOnlyMemory<byte>.Empty, async token =>
+        using var call = new NodeCall(context, server);
+        await call.RunAsync(Operation.Local, async (node, token) =>
         {
-            var index = await server.Node.SnapshotAsync(token);
+            var index = await node.SnapshotAsync(token);
             return HttpReply.Json(StatusCodes.Status200OK, index, static (w, i) =>
             {
                 w.WriteStartObject();

@@ -22,9 +22,9 @@ internal static class RaftdEndpoints
 
     private static async Task SetAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
+        using var call = new NodeCall(context, server);
         var key = RequestKeys.FromPath(context, "db", server.Options);
-        var body = await routing.ReadBodyAsync();
+        var body = await call.ReadBodyAsync();
         string value;
         try
         {
@@ -35,29 +35,29 @@ internal static class RaftdEndpoints
             throw new RequestException(StatusCodes.Status400BadRequest, "value must be UTF-8 text");
         }
         KeyValuePair<string, string>[] pairs = [new(key, value)];
-        await routing.RunAsync(Operation.Write, body, async token =>
-            HraftdEndpoints.Indexed(HttpReply.NoBody(StatusCodes.Status200OK), await server.Node.SetAsync(pairs, token)));
+        await call.RunAsync(Operation.Write, async (node, token) =>
+            HraftdEndpoints.Indexed(HttpReply.NoBody(StatusCodes.Status200OK), await node.SetAsync(pairs, token)));
     }
 
     private static async Task GetAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
+        using var call = new NodeCall(context, server);
         var key = RequestKeys.FromPath(context, "db", server.Options);
         var level = ReadLevels.FromQuery(context.Request);
-        await routing.RunAsync(Operation.Read, ReadOnlyMemory<byte>.Empty, async token =>
+        await call.RunAsync(Operation.Read, async (node, token) =>
         {
-            var value = await server.Node.GetAsync(key, level, token);
+            var value = await node.GetAsync(key, level, token);
             return value is null
                 ? HttpReply.Error(StatusCodes.Status404NotFound, "key not found: " + key)
                 : HttpReply.Text(StatusCodes.Status200OK, value);
-        });
+        }, needsLeader: ReadLevels.NeedLeader(level));
     }
 
     private static async Task DeleteAsync(HttpContext context, ServerContext server)
     {
-        using var routing = new LeaderRouting(context, server);
+        using var call = new NodeCall(context, server);
         var key = RequestKeys.FromPath(context, "db", server.Options);
-        await routing.RunAsync(Operation.Write, ReadOnlyMemory<byte>.Empty, async token =>
-            HraftdEndpoints.Indexed(HttpReply.NoBody(StatusCodes.Status200OK), await server.Node.DeleteAsync(key, token)));
+        await call.RunAsync(Operation.Write, async (node, token) =>
+            HraftdEndpoints.Indexed(HttpReply.NoBody(StatusCodes.Status200OK), await node.DeleteAsync(key, token)));
     }
 }

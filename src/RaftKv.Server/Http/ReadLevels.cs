@@ -17,6 +17,9 @@ internal static class ReadLevels
             $"invalid read level \"{values[0]}\": use none, weak, linearizable or strong");
     }
 
+    /// <summary>True for the levels a follower hands to the leader (a linearizable read is served by the follower itself).</summary>
+    public static bool NeedLeader(ReadLevel level) => level is ReadLevel.Weak or ReadLevel.Strong;
+
     /// <summary>Parses one level name, case-insensitively; null when unknown.</summary>
     internal static ReadLevel? Parse(string? value) => value?.Trim().ToLowerInvariant() switch
     {
