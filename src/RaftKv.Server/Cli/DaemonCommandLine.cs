@@ -86,7 +86,7 @@ public sealed class DaemonCommandLine
 
     private readonly Option<string> _heartbeat = DurationOption("--heartbeat-timeout", "100ms", "Leader heartbeat interval");
     private readonly Option<string> _election = DurationOption("--election-timeout", "1s", "Base election timeout (a follower that hears no leader for [T, 2T) starts an election)");
-    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due", TimeSpan.FromDays(365));
+    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due", NodeOptions.MaxSnapshotInterval);
     private readonly Option<string> _requestTimeout = DurationOption("--request-timeout", "5s", "Longest a client request may take, waiting for a leader included");
 
     private readonly Option<int> _snapshotThreshold = new("--snapshot-threshold")
@@ -388,13 +388,13 @@ public sealed class DaemonCommandLine
             .ToList();
 
     /// <summary>
-    /// A duration flag, positive and at most <paramref name="max"/> (24h unless said): the node's timers and
+    /// A duration flag, positive and at most <paramref name="max"/> (<see cref="NodeOptions.MaxTimeout"/>, 24h, unless said): the node's timers and
     /// cancellation deadlines cannot take more than about 49 days, and a request timeout is also multiplied
     /// (a snapshot request may take six of them).
     /// </summary>
     private static Option<string> DurationOption(string name, string defaultValue, string description, TimeSpan? max = null)
     {
-        var limit = max ?? TimeSpan.FromHours(24);
+        var limit = max ?? NodeOptions.MaxTimeout;
         var option = new Option<string>(name)
         {
             Description = description + " (e.g. 100ms, 1s, 2m)",
