@@ -64,7 +64,17 @@ public sealed class KvNode : IKvNode, IRoutedNode
     public static Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
         StartAsync(options, loggerFactory, log => TransportFactory.CreateTcp(options, log), cancellationToken);
 
-    internal static async Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory, Func<ILogger, IRaftTransport> createTransport,
+    /// <summary>
+    /// As <see cref="StartAsync(NodeOptions, ILoggerFactory?, CancellationToken)"/>, over a transport of the caller's
+    /// (<see cref="IRaftTransport"/>: an in-process network for tests, another wire) instead of TCP. The node owns it
+    /// from then on and disposes of it; <see cref="NodeOptions.Transport"/> still bounds the largest write.
+    /// </summary>
+    /// <param name="options">What the node needs to start.</param>
+    /// <param name="loggerFactory">Where the node logs (nowhere if null).</param>
+    /// <param name="createTransport">Makes the transport, given the node's logger; called once, after storage is open.</param>
+    /// <param name="cancellationToken">Gives up starting.</param>
+    /// <exception cref="ArgumentException">An option breaks a rule of <see cref="NodeOptions.Validate"/>; nothing was opened.</exception>
+    public static async Task<KvNode> StartAsync(NodeOptions options, ILoggerFactory? loggerFactory, Func<ILogger, IRaftTransport> createTransport,
         CancellationToken cancellationToken)
     {
         options.Validate();

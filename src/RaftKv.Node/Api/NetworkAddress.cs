@@ -45,6 +45,14 @@ public readonly record struct NetworkAddress
     /// <summary>True when only this machine can reach the address: an empty host (read as localhost), <c>localhost</c>, a <c>*.localhost</c> name or a loopback IP.</summary>
     public bool IsLoopback => IsLoopbackHost(Host);
 
+    /// <summary>The same host with another port.</summary>
+    public NetworkAddress WithPort(int port)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        return new NetworkAddress(Host, port);
+    }
+
     /// <summary>The <c>host:port</c> form, an IPv6 host bracketed; <see cref="Parse"/> reads it back to an equal value.</summary>
     public override string ToString()
     {

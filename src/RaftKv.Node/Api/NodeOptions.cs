@@ -103,7 +103,7 @@ public sealed record NodeOptions
     /// Throws <see cref="ArgumentException"/> (its <see cref="ArgumentException.ParamName"/> the option) when an option
     /// breaks a rule: an id or address a join would refuse, timeouts out of order, a size below its minimum.
     /// <see cref="KvNode.StartAsync(NodeOptions, Microsoft.Extensions.Logging.ILoggerFactory?, CancellationToken)"/>
-    /// calls it, so an embedded node obeys the same rules as raftkvd, whose flags are checked by the same method.
+    /// calls it, so an embedded node obeys the same rules as raftkvd, whose flags go through them too (<see cref="FindProblem"/>).
     /// </summary>
     public void Validate()
     {

@@ -86,7 +86,7 @@ public sealed class DaemonCommandLine
 
     private readonly Option<string> _heartbeat = DurationOption("--heartbeat-timeout", "100ms", "Leader heartbeat interval");
     private readonly Option<string> _election = DurationOption("--election-timeout", "1s", "Base election timeout (a follower that hears no leader for [T, 2T) starts an election)");
-    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due", TimeSpan.FromDays(365));
+    private readonly Option<string> _snapshotInterval = DurationOption("--snapshot-interval", "2m", "How often to check whether a snapshot is due", NodeOptions.MaxSnapshotInterval);
     private readonly Option<string> _requestTimeout = DurationOption("--request-timeout", "5s", "Longest a client request may take, waiting for a leader included");
 
     private readonly Option<int> _snapshotThreshold = new("--snapshot-threshold")
@@ -237,7 +237,7 @@ public sealed class DaemonCommandLine
         {
             return new CommandLineOutcome { Error = $"no default raft address for HTTP address {httpAddr} (its port + 1000 is past 65535): give --raft-addr" };
         }
-        NetworkAddress.TryParse(httpAddr, out _, out var httpPort);
+        var httpPort = NetworkAddress.Parse(httpAddr).Port;
         var raftAdv = result.GetValue(_raftAdvAddr) ?? AdvertiseDefault(raftAddr);
         Durations.TryParse(result.GetRequiredValue(_heartbeat), out var heartbeat, out _);
         Durations.TryParse(result.GetRequiredValue(_election), out var election, out _);
@@ -293,12 +293,12 @@ public sealed class DaemonCommandLine
     /// </summary>
     internal static string? DefaultRaftAddress(string httpAddress)
     {
-        if (!NetworkAddress.TryParse(httpAddress, out var host, out var port) || port + 1000 > IPEndPoint.MaxPort)
+        if (!NetworkAddress.TryParse(httpAddress, out NetworkAddress http) || http.Port + 1000 > IPEndPoint.MaxPort)
         {
             return null;
         }
-        var raftPort = (port + 1000).ToString(CultureInfo.InvariantCulture);
-        return NetworkAddress.IsWildcard(host) ? "localhost:" + raftPort : httpAddress[..(httpAddress.LastIndexOf(':') + 1)] + raftPort;
+        var raftPort = (http.Port + 1000).ToString(CultureInfo.InvariantCulture);
+        return http.IsAnyInterface ? "localhost:" + raftPort : http.WithPort(http.Port + 1000).ToString();
     }
 
     /// <summary>
@@ -318,8 +318,8 @@ public sealed class DaemonCommandLine
         {
             return null;
         }
-        NetworkAddress.TryParse(options.RaftAddress, out _, out var raftPort);
-        var why = raftDefaulted && NetworkAddress.TryParse(options.HttpAddress, out var httpHost, out _) && NetworkAddress.IsWildcard(httpHost)
+        var raftPort = NetworkAddress.Parse(options.RaftAddress).Port;
+        var why = raftDefaulted && NetworkAddress.Parse(options.HttpAddress).IsAnyInterface
             ? " (with the HTTP address on every interface, raft stays on localhost unless asked: its transport has no authentication)"
             : "";
         return $"-join {remote} is on another host, but this node's raft address {options.RaftAdvertiseAddress} can only be reached from this machine{why}; " +
@@ -334,11 +334,10 @@ public sealed class DaemonCommandLine
     /// </summary>
     internal static string HttpAdvertiseDefault(string httpBind, string raftAdvertise)
     {
-        if (NetworkAddress.TryParse(httpBind, out var host, out var port) && NetworkAddress.IsWildcard(host)
-            && !HostPort.IsLocalOnly(raftAdvertise) && NetworkAddress.TryParse(raftAdvertise, out var raftHost, out _) && !NetworkAddress.IsWildcard(raftHost))
+        if (NetworkAddress.TryParse(httpBind, out NetworkAddress bind) && bind.IsAnyInterface
+            && NetworkAddress.TryParse(raftAdvertise, out NetworkAddress raft) && !raft.IsLoopback && !raft.IsAnyInterface)
         {
-            var shown = raftHost.Contains(':') ? $"[{raftHost}]" : raftHost;
-            return $"{shown}:{port.ToString(CultureInfo.InvariantCulture)}";
+            return raft.WithPort(bind.Port).ToString();
         }
         return AdvertiseDefault(httpBind);
     }
@@ -349,14 +348,14 @@ public sealed class DaemonCommandLine
     /// </summary>
     internal static string AdvertiseDefault(string bind)
     {
-        if (!NetworkAddress.TryParse(bind, out var host, out var port))
+        if (!NetworkAddress.TryParse(bind, out NetworkAddress address))
         {
             return bind;
         }
-        return host switch
+        return address switch
         {
-            "" => $"localhost:{port}",
-            "0.0.0.0" or "::" or "*" or "+" => $"{Environment.MachineName}:{port}",
+            { Host: "" } => $"localhost:{address.Port}",
+            { IsAnyInterface: true } => $"{Environment.MachineName}:{address.Port}",
             _ => bind,
         };
     }
@@ -389,13 +388,13 @@ public sealed class DaemonCommandLine
             .ToList();
 
     /// <summary>
-    /// A duration flag, positive and at most <paramref name="max"/> (24h unless said): the node's timers and
+    /// A duration flag, positive and at most <paramref name="max"/> (<see cref="NodeOptions.MaxTimeout"/>, 24h, unless said): the node's timers and
     /// cancellation deadlines cannot take more than about 49 days, and a request timeout is also multiplied
     /// (a snapshot request may take six of them).
     /// </summary>
     private static Option<string> DurationOption(string name, string defaultValue, string description, TimeSpan? max = null)
     {
-        var limit = max ?? TimeSpan.FromHours(24);
+        var limit = max ?? NodeOptions.MaxTimeout;
         var option = new Option<string>(name)
         {
             Description = description + " (e.g. 100ms, 1s, 2m)",
@@ -454,11 +453,11 @@ public sealed class DaemonCommandLine
     /// <summary>True when binding both addresses would clash: the same port, on the same host or with either on every interface.</summary>
     private static bool Overlap(string a, string b)
     {
-        if (!NetworkAddress.TryParse(a, out var hostA, out var portA) || !NetworkAddress.TryParse(b, out var hostB, out var portB) || portA != portB || portA == 0)
+        if (!NetworkAddress.TryParse(a, out NetworkAddress first) || !NetworkAddress.TryParse(b, out NetworkAddress second) || first.Port != second.Port || first.Port == 0)
         {
             return false;
         }
-        return HostPort.SameEndpoint(a, b) || NetworkAddress.IsWildcard(hostA) || NetworkAddress.IsWildcard(hostB);
+        return first.IsSameEndpoint(second) || first.IsAnyInterface || second.IsAnyInterface;
     }
 
     private static void RequirePositive(OptionResult result, string name)

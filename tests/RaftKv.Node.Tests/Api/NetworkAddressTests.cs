@@ -92,6 +92,14 @@ public sealed class NetworkAddressTests
     }
 
     [Fact]
+    public void Another_port_on_the_same_host_prints_as_peers_write_it()
+    {
+        Assert.Equal("[::1]:9001", NetworkAddress.Parse("[::1]:8001").WithPort(9001).ToString());
+        Assert.Equal("node1.example:12000", NetworkAddress.Parse("node1.example:11000").WithPort(12000).ToString());
+        Assert.Throws<ArgumentOutOfRangeException>(() => NetworkAddress.Parse("h:1").WithPort(65536));
+    }
+
+    [Fact]
     public void Typed_addresses_compare_endpoints_with_loopback_spellings_as_one()
     {
         Assert.True(NetworkAddress.Parse("localhost:5000").IsSameEndpoint(NetworkAddress.Parse("[::1]:5000")));
