@@ -111,6 +111,7 @@ public sealed class BenchCliTests(SharedCluster shared)
     [InlineData("--clients", "0")]
     [InlineData("--requests", "0")]
     [InlineData("--duration", "soon")]
+    [InlineData("--duration", "10")]
     [InlineData("--duration", "1s", "--requests", "5")]
     [InlineData("--value-size", "-1")]
     [InlineData("--keys", "0")]

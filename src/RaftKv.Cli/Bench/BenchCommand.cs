@@ -34,13 +34,7 @@ internal static class BenchCommand
             Description = "How long to run (e.g. 30s, 2m) [default: 10s unless --requests is given]",
             HelpName = "duration",
         };
-        duration.Validators.Add(r =>
-        {
-            if (!Durations.TryParse(r.GetValueOrDefault<string?>(), out _))
-            {
-                r.AddError($"--duration: \"{r.GetValueOrDefault<string?>()}\" is not a duration such as 10s or 2m");
-            }
-        });
+        duration.Validators.Add(r => CliApp.CheckDuration(r, "--duration"));
         var requests = new Option<long?>("--requests", "-n")
         {
             Description = "Total requests to send, over all clients (instead of --duration)",
@@ -122,7 +116,7 @@ internal static class BenchCommand
             {
                 throw new UsageException("give --duration or --requests, not both");
             }
-            Durations.TryParse(r.GetValue(duration) ?? "10s", out var runFor);
+            Durations.TryParse(r.GetValue(duration) ?? "10s", out var runFor, out _);
             TryParseMix(r.GetRequiredValue(mix), out var writePercent);
             var options = new LoadOptions
             {
