@@ -79,7 +79,7 @@ public static class CliApp
         KeyCommands.Add(root, context);
         ClusterCommands.Add(root, context);
         LocalClusterCommands.Add(root, context);
-        Bench.BenchCommand.Add(root, context);
+        BenchCommand.Add(root, context);
         return root;
     }
 

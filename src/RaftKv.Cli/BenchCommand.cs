@@ -2,12 +2,13 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using RaftKv.Client;
+using RaftKv.Load;
 
-namespace RaftKv.Cli.Bench;
+namespace RaftKv.Cli;
 
 /// <summary>
 /// <c>raftkv bench</c>: drives a cluster (raftkv, or etcd for comparison) with concurrent writes and reads and prints
-/// throughput, latency percentiles and errors. The engine is <see cref="LoadRunner"/>.
+/// throughput, latency percentiles and errors. The engine is <see cref="LoadRunner"/>, shared with the server benchmark.
 /// </summary>
 internal static class BenchCommand
 {
@@ -134,7 +135,7 @@ internal static class BenchCommand
                 Seed = Random.Shared.Next(),
             };
             var etcd = r.GetRequiredValue(target) == "etcd";
-            BenchTarget bench;
+            LoadTarget bench;
             try
             {
                 var endpoints = etcd && !c.EndpointsGiven ? [EtcdDefaultEndpoint] : c.Endpoints;
@@ -143,7 +144,7 @@ internal static class BenchCommand
                     // The same endpoint check (and message) as every other command.
                     c.CreateClient().Dispose();
                 }
-                bench = etcd ? new EtcdBenchTarget(endpoints) : new RaftKvBenchTarget(endpoints);
+                bench = etcd ? new EtcdLoadTarget(endpoints) : new RaftKvLoadTarget(endpoints);
             }
             catch (ArgumentException e)
             {
