@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using RaftKv.Client;
 
 namespace RaftKv.Load;
 
