@@ -66,7 +66,7 @@ public sealed class LocalClusterCliTests
             Assert.Equal(first, string.Join(',', LocalClusterCommands.RunningClusterEndpoints(dir)!));
             Assert.Equal(0, (await Run("cluster", "down", "--dir", dir)).Code);
 
-            // Today's failure was "node0 was not ready within 30s" after 33 s: new ports, and a configuration naming the old ones.
+            // Same ports as before: the nodes' stored configuration names them, so nodes on new ports would never be ready.
             var second = await UpAsync(dir, pids);
             Assert.Equal(first, second);
             Assert.Equal("across-restarts\n", (await Run("--endpoints", second, "get", "kept", "--level", "linearizable")).Out);
