@@ -1,5 +1,5 @@
 using System.Globalization;
-using RaftKv.Cli.Bench;
+using RaftKv.Load;
 using RaftKv.Client;
 using RaftKv.Server.Bench;
 
@@ -68,7 +68,7 @@ try
             {
                 Console.WriteLine($"starting {target.Description} cluster on loopback...");
                 await target.StartAsync();
-                var bench = target.CreateBenchTarget();
+                var bench = target.CreateLoadTarget();
                 await bench.PrepareAsync(TimeSpan.FromSeconds(30));
                 foreach (var n in connections)
                 {

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using RaftKv.Cli.Bench;
+using RaftKv.Load;
 
 namespace RaftKv.Server.Bench;
 
@@ -16,7 +16,7 @@ internal interface ITarget : IDisposable
     string Description { get; }
 
     Task StartAsync();
-    BenchTarget CreateBenchTarget();
+    LoadTarget CreateLoadTarget();
 }
 
 /// <summary>
@@ -53,7 +53,7 @@ internal sealed class RaftKvTarget(string root, int nodes, string? daemon = null
 
     // The engine sends the load straight to the leader (found through /status), as etcd's clients do: forwarding is
     // measured by the tests, not here.
-    public BenchTarget CreateBenchTarget() => new RaftKvBenchTarget(_http);
+    public LoadTarget CreateLoadTarget() => new RaftKvLoadTarget(_http);
 
     public void Dispose() => _processes.Dispose();
 }
@@ -102,7 +102,7 @@ internal sealed class EtcdTarget(string root, string etcd) : ITarget
         }, TimeSpan.FromSeconds(30), "an etcd leader");
     }
 
-    public BenchTarget CreateBenchTarget() => new EtcdBenchTarget(_client);
+    public LoadTarget CreateLoadTarget() => new EtcdLoadTarget(_client);
 
     public void Dispose() => _processes.Dispose();
 }

@@ -79,8 +79,28 @@ public static class CliApp
         KeyCommands.Add(root, context);
         ClusterCommands.Add(root, context);
         LocalClusterCommands.Add(root, context);
-        Bench.BenchCommand.Add(root, context);
+        BenchCommand.Add(root, context);
         return root;
+    }
+
+    /// <summary>The longest duration an option takes: <see cref="HttpClient.Timeout"/>'s limit.</summary>
+    internal static readonly TimeSpan MaxDuration = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    /// <summary>Adds an error unless the option holds a positive duration in raftkvd's syntax (500ms, 5s, 1m30s).</summary>
+    internal static void CheckDuration(OptionResult result, string name)
+    {
+        if (!Durations.TryParse(result.GetValueOrDefault<string?>(), out var value, out var error))
+        {
+            result.AddError($"{name}: {error}");
+        }
+        else if (value <= TimeSpan.Zero)
+        {
+            result.AddError($"{name} must be positive");
+        }
+        else if (value > MaxDuration)
+        {
+            result.AddError($"{name} must be at most {Durations.Format(MaxDuration)}");
+        }
     }
 
     internal static string OneLine(string message) =>
@@ -115,13 +135,7 @@ internal sealed class GlobalOptions
     public void AddTo(RootCommand root)
     {
         _output.AcceptOnlyFromAmong("table", "json");
-        _timeout.Validators.Add(r =>
-        {
-            if (!Durations.TryParse(r.GetValueOrDefault<string?>(), out _))
-            {
-                r.AddError($"--timeout: \"{r.GetValueOrDefault<string?>()}\" is not a duration such as 500ms or 5s");
-            }
-        });
+        _timeout.Validators.Add(r => CliApp.CheckDuration(r, "--timeout"));
         root.Options.Add(_endpoints);
         root.Options.Add(_output);
         root.Options.Add(_timeout);
@@ -137,7 +151,7 @@ internal sealed class GlobalOptions
         var timeout = TimeSpan.FromSeconds(10);
         if (result.GetValue(_timeout) is { } text)
         {
-            Durations.TryParse(text, out timeout);
+            Durations.TryParse(text, out timeout, out _);
         }
         return new CliContext(new Output(stdout, json, color && !json), stderr, endpoints, timeout)
         {

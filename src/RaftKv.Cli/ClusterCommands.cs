@@ -78,7 +78,7 @@ internal static class ClusterCommands
                 {
                     m.Id, m.RaftAddress, m.HttpAddress, s.State, Num(s.Term), Num(s.Log.CommitIndex), Num(s.Log.AppliedIndex),
                     Lag(leaderApplied, s) is { } lag ? Num(lag) : "-",
-                    s.IsLeader ? "-" : s.LastContactMs is { } contact ? Durations.Format(contact) : "never",
+                    s.IsLeader ? "-" : s.LastContactMs is { } contact ? ShortDuration(contact) : "never",
                 }
                 : [m.Id, m.RaftAddress, m.HttpAddress, "unreachable", "-", "-", "-", "-", "-"]).ToList();
             c.Output.Table(["ID", "RAFT ADDRESS", "HTTP ADDRESS", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG", "LAST CONTACT"], rows,
@@ -239,4 +239,9 @@ internal static class ClusterCommands
     }
 
     private static string Num(ulong value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A table cell's short form, whole milliseconds below a second: <c>12ms</c>, <c>1.5s</c>.</summary>
+    private static string ShortDuration(double milliseconds) => milliseconds < 1000
+        ? milliseconds.ToString("0", CultureInfo.InvariantCulture) + "ms"
+        : (milliseconds / 1000).ToString("0.#", CultureInfo.InvariantCulture) + "s";
 }

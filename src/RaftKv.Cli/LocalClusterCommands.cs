@@ -4,17 +4,22 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 
 namespace RaftKv.Cli;
 
 /// <summary>
 /// <c>cluster up</c> / <c>cluster down</c>: a throwaway cluster of raftkvd processes on loopback, for trying things out
-/// and for tests. raftkvd.dll is found beside raftkv.dll (the project references the server so the build puts it there).
+/// and for tests. Which raftkvd runs is decided by <see cref="FindRaftkvd"/>.
 /// </summary>
 internal static class LocalClusterCommands
 {
+    /// <summary>Environment variable naming the raftkvd that <c>cluster up</c> starts (as <c>--raftkvd</c> does).</summary>
+    public const string RaftkvdVariable = "RAFTKV_RAFTKVD";
+
+    /// <summary>Where building (or publishing) raftkv puts a copy of raftkvd, relative to raftkv's own directory.</summary>
+    public static readonly string BuiltRaftkvd = Path.Combine("raftkvd", "raftkvd.dll");
+
     /// <summary>The cluster directory when --dir is not given, relative to the working directory.</summary>
     public const string DefaultDir = "raftkv-cluster";
 
@@ -66,17 +71,19 @@ internal static class LocalClusterCommands
         });
         var dir = DirOption();
         var detach = new Option<bool>("--detach", "-d") { Description = "Leave the nodes running and exit (stop them with cluster down)" };
-        var command = new Command("up", "Start nodes on free loopback ports: the first bootstraps, the others join it; Ctrl-C stops them. On a directory that held a cluster, starts that cluster again (same ports and data)") { nodes, dir, detach };
+        var raftkvd = new Option<string?>("--raftkvd")
+        {
+            Description = $"The raftkvd to start: a raftkvd.dll (run with dotnet) or an executable [default: ${RaftkvdVariable}, else {BuiltRaftkvd} in raftkv's directory (building raftkv puts it there), else raftkvd on PATH]",
+            HelpName = "path",
+        };
+        var command = new Command("up", "Start nodes on free loopback ports: the first bootstraps, the others join it; Ctrl-C stops them. On a directory that held a cluster, starts that cluster again (same ports and data)") { nodes, dir, detach, raftkvd };
         command.SetAction(async (r, ct) =>
         {
             var c = context(r);
             var root = Path.GetFullPath(r.GetRequiredValue(dir));
             var stateFile = Path.Combine(root, StateFileName);
-            var serverDll = Path.Combine(AppContext.BaseDirectory, "raftkvd.dll");
-            if (!File.Exists(serverDll))
-            {
-                throw new InvalidOperationException($"raftkvd.dll not found beside raftkv ({AppContext.BaseDirectory})");
-            }
+            var daemon = FindRaftkvd(r.GetValue(raftkvd), Environment.GetEnvironmentVariable(RaftkvdVariable), AppContext.BaseDirectory,
+                Environment.GetEnvironmentVariable("PATH"));
             var plan = PlanNodes(root, stateFile, r.GetValue(nodes), r.GetResult(nodes) is { Implicit: false });
             var restarting = plan.Restarting;
             Directory.CreateDirectory(root);
@@ -86,7 +93,7 @@ internal static class LocalClusterCommands
             {
                 foreach (var planned in plan.Nodes)
                 {
-                    var process = StartNode(serverDll, planned, started.Count == 0 ? null : started[0].State.HttpAddress, Path.Combine(root, planned.Id + ".log"));
+                    var process = StartNode(daemon, planned, started.Count == 0 ? null : started[0].State.HttpAddress, Path.Combine(root, planned.Id + ".log"));
                     var node = planned with { Pid = process.Id };
                     started.Add((node, process));
                     // Written after every start, so whatever happens next, cluster down knows every PID.
@@ -284,13 +291,48 @@ internal static class LocalClusterCommands
 
     internal sealed record NodeState(string Id, int Pid, string HttpAddress, string RaftAddress, string DataDir);
 
-    private static Process StartNode(string serverDll, NodeState node, string? join, string logFile)
+    /// <summary>
+    /// The command line that starts raftkvd, from the first of: <paramref name="given"/> (<c>--raftkvd</c>),
+    /// <paramref name="fromEnvironment"/> (<see cref="RaftkvdVariable"/>), the copy the build puts in
+    /// <paramref name="baseDirectory"/>, a <c>raftkvd</c> executable on <paramref name="searchPath"/>. A path ending in
+    /// .dll runs with dotnet; anything else runs as it is.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The path given does not exist, or none of those places has raftkvd.</exception>
+    internal static IReadOnlyList<string> FindRaftkvd(string? given, string? fromEnvironment, string baseDirectory, string? searchPath)
+    {
+        if (!string.IsNullOrWhiteSpace(given) || !string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            var (path, source) = !string.IsNullOrWhiteSpace(given) ? (given, "--raftkvd") : (fromEnvironment!, RaftkvdVariable);
+            var full = Path.GetFullPath(path);
+            return File.Exists(full) ? Launch(full) : throw new InvalidOperationException($"raftkvd not found at {full} (from {source})");
+        }
+        var built = Path.Combine(baseDirectory, BuiltRaftkvd);
+        if (File.Exists(built))
+        {
+            return Launch(built);
+        }
+        foreach (var directory in (searchPath ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(directory, "raftkvd");
+            if (File.Exists(candidate))
+            {
+                return Launch(Path.GetFullPath(candidate));
+            }
+        }
+        throw new InvalidOperationException(
+            $"raftkvd not found: neither {built} (building raftkv puts it there) nor raftkvd on PATH; give its path with --raftkvd or {RaftkvdVariable}");
+
+        static IReadOnlyList<string> Launch(string path) =>
+            path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? [DotnetHost(), path] : [path];
+    }
+
+    private static Process StartNode(IReadOnlyList<string> daemon, NodeState node, string? join, string logFile)
     {
         // sh execs the node with its output appended to a log file: the PID stays the node's own, and the node never
         // writes into a pipe that disappears when raftkv exits (--detach).
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var arg in new[] { "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh", logFile, DotnetHost(), serverDll,
-                     "-id", node.Id, "-haddr", node.HttpAddress, "-raddr", node.RaftAddress })
+        foreach (var arg in new[] { "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh", logFile }.Concat(daemon)
+                     .Concat(["-id", node.Id, "-haddr", node.HttpAddress, "-raddr", node.RaftAddress]))
         {
             psi.ArgumentList.Add(arg);
         }
@@ -356,13 +398,17 @@ internal static class LocalClusterCommands
         }
     }
 
-    /// <summary>True when <paramref name="node"/>'s PID is alive and still runs raftkvd.dll on that node's data directory.</summary>
+    /// <summary>
+    /// True when <paramref name="node"/>'s PID is alive and still runs the command line <c>cluster up</c> gave that node
+    /// (its HTTP address and data directory), whichever raftkvd it ran.
+    /// </summary>
     internal static bool IsOurNode(NodeState node)
     {
         try
         {
             var args = File.ReadAllText($"/proc/{node.Pid}/cmdline").Split('\0');
-            return args.Any(a => a.EndsWith("raftkvd.dll", StringComparison.Ordinal)) && args.Contains(node.DataDir);
+            var haddr = Array.IndexOf(args, "-haddr");
+            return haddr >= 0 && haddr + 1 < args.Length && args[haddr + 1] == node.HttpAddress && args.Contains(node.DataDir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

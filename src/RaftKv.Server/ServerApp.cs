@@ -50,8 +50,7 @@ public static class ServerApp
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.AddRoutingCore();
         // Where socket completions run inline (raftkvd, see Program.cs), Kestrel may run the request on that same thread
-        // too rather than queue it to the pool: one thread switch less per request. Measured together with inline node
-        // completions (RaftLoop.Requests.cs).
+        // too rather than queue it to the pool: one thread switch less per request.
         if (Environment.GetEnvironmentVariable(InlineCompletionsVariable) == "1")
         {
             builder.Services.Configure<SocketTransportOptions>(sockets => sockets.UnsafePreferInlineScheduling = true);

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using ArmCrc = System.Runtime.Intrinsics.Arm.Crc32;
 using X86Crc = System.Runtime.Intrinsics.X86.Sse42;
@@ -67,13 +66,5 @@ public static class Crc32C
             table[i] = c;
         }
         return table;
-    }
-
-    /// <summary>Checksum of a little-endian 32-bit value (used to protect record lengths).</summary>
-    internal static uint OfUInt32(uint value)
-    {
-        Span<byte> b = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, value);
-        return Compute(b);
     }
 }

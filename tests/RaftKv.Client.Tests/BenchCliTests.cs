@@ -1,6 +1,6 @@
 using System.Text.Json;
 using RaftKv.Cli;
-using RaftKv.Cli.Bench;
+using RaftKv.Load;
 
 namespace RaftKv.Client.Tests;
 
@@ -93,7 +93,7 @@ public sealed class BenchCliTests(SharedCluster shared)
     [Fact]
     public async Task The_engine_runs_from_code_and_distinct_writes_create_new_keys()
     {
-        var target = new RaftKvBenchTarget(_cluster.Endpoints);
+        var target = new RaftKvLoadTarget(_cluster.Endpoints);
         await target.PrepareAsync(TimeSpan.FromSeconds(10));
         var prefix = "engine-" + Guid.NewGuid().ToString("N")[..8] + "-";
         var report = await LoadRunner.RunAsync(target, new LoadOptions { Clients = 3, Requests = 30, Distinct = true, KeyPrefix = prefix, ValueSize = 10 });
@@ -111,6 +111,7 @@ public sealed class BenchCliTests(SharedCluster shared)
     [InlineData("--clients", "0")]
     [InlineData("--requests", "0")]
     [InlineData("--duration", "soon")]
+    [InlineData("--duration", "10")]
     [InlineData("--duration", "1s", "--requests", "5")]
     [InlineData("--value-size", "-1")]
     [InlineData("--keys", "0")]

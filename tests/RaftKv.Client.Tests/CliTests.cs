@@ -162,11 +162,36 @@ public sealed class CliTests(SharedCluster shared)
     public async Task An_unreachable_cluster_exits_1_with_one_line()
     {
         // The client retries refused connections until its timeout, then reports the last one. The timeout leaves room
-        // for a first attempt on a starved machine (with 500 ms, one run timed out before any attempt was refused).
+        // for a first attempt on a starved machine, where a much shorter one can expire before any attempt is refused.
         var run = await RaftKvBare("--endpoints", "127.0.0.1:" + FreePorts.Pick(), "--timeout", "2s", "set", "k", "v");
         Assert.Equal(1, run.ExitCode);
         Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("connection refused", run.Err);
+    }
+
+    [Theory]
+    [InlineData("5", "--timeout: duration \"5\" has no unit (write 5s or 5ms")]
+    [InlineData("1.5", "--timeout: duration \"1.5\" has no unit (write 1.5s or 1.5ms")]
+    [InlineData("5sec", "--timeout: unknown unit \"sec\"")]
+    [InlineData("0", "--timeout must be positive")]
+    [InlineData("0s", "--timeout must be positive")]
+    [InlineData("-1s", "--timeout: invalid duration \"-1s\"")]
+    [InlineData("1000h", "--timeout must be at most 596h31m23.647s")]
+    public async Task Timeout_takes_raftkvd_durations_and_says_what_is_wrong(string timeout, string error)
+    {
+        var run = await RaftKvBare("--timeout", timeout, "get", "k");
+        Assert.Equal((2, ""), (run.ExitCode, run.Out));
+        Assert.StartsWith("raftkv: " + error, run.Err);
+    }
+
+    [Theory]
+    [InlineData("1m30s")]
+    [InlineData("1.5s")]
+    [InlineData("2500ms")]
+    public async Task Timeout_accepts_every_go_duration_form(string timeout)
+    {
+        var run = await RaftKv("--timeout", timeout, "get", "cli-timeout-missing");
+        Assert.Equal((1, "key not found: cli-timeout-missing\n"), (run.ExitCode, run.Err));
     }
 
     [Fact]

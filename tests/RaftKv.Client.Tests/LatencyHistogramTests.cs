@@ -1,4 +1,4 @@
-using RaftKv.Cli.Bench;
+using RaftKv.Load;
 
 namespace RaftKv.Client.Tests;
 

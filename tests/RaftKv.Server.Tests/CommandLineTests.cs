@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Server.Cli;
 using RaftKv.Server.Hosting;
+using RaftKv.Shared;
 
 namespace RaftKv.Server.Tests;
 
@@ -396,20 +397,64 @@ public sealed class ValueParsingTests
     [InlineData("1m30s", 90_000)]
     [InlineData("1.5s", 1500)]
     [InlineData("500us", 0.5)]
+    [InlineData("500\u00b5s", 0.5)]
+    [InlineData("500\u03bcs", 0.5)]
+    [InlineData("1500000ns", 1.5)]
     [InlineData("0", 0)]
+    [InlineData("0s", 0)]
+    [InlineData(" 2s ", 2000)]
+    [InlineData(".5s", 500)]
+    [InlineData("1h2m3s4ms", 3_723_004)]
+    [InlineData("1s1s", 2000)]
+    [InlineData("0.001ms", 0.001)]
+    [InlineData("24h", 86_400_000)]
+    [InlineData("0.3s", 300)]
+    [InlineData("1.1s", 1100)]
     public void Go_durations(string text, double milliseconds)
     {
-        Assert.True(Durations.TryParse(text, out var value, out _));
+        Assert.True(Durations.TryParse(text, out var value, out var error), error);
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
+        Assert.Null(error);
     }
 
     [Theory]
-    [InlineData("")]
-    [InlineData("5")]
-    [InlineData("ms")]
-    [InlineData("5 parsecs")]
-    [InlineData("-1s")]
-    public void Bad_durations(string text) => Assert.False(Durations.TryParse(text, out _, out _));
+    [InlineData("", "empty duration")]
+    [InlineData("   ", "empty duration")]
+    [InlineData(null, "empty duration")]
+    [InlineData("5", "duration \"5\" has no unit (write 5s or 5ms; units: ns, us, ms, s, m, h)")]
+    [InlineData("30", "duration \"30\" has no unit (write 30s or 30ms")]
+    [InlineData("1m30", "duration \"1m30\" has no unit (write 30s or 30ms")]
+    [InlineData("ms", "invalid duration \"ms\"")]
+    [InlineData("-1s", "invalid duration \"-1s\"")]
+    [InlineData("+1s", "invalid duration \"+1s\"")]
+    [InlineData("1.2.3s", "invalid duration \"1.2.3s\"")]
+    [InlineData("5 parsecs", "unknown unit \" parsecs\" in duration \"5 parsecs\"")]
+    [InlineData("5S", "unknown unit \"S\"")]
+    [InlineData("1d", "unknown unit \"d\"")]
+    [InlineData("1e3s", "unknown unit \"e\"")]
+    [InlineData("99999999999999h", "duration \"99999999999999h\" is too long")]
+    public void Bad_durations_say_what_is_wrong(string? text, string error)
+    {
+        Assert.False(Durations.TryParse(text, out var value, out var message));
+        Assert.Equal(TimeSpan.Zero, value);
+        Assert.StartsWith(error, message);
+    }
+
+    [Theory]
+    [InlineData("0", "0s")]
+    [InlineData("100ms", "100ms")]
+    [InlineData("1.5s", "1.5s")]
+    [InlineData("2m", "2m0s")]
+    [InlineData("1h30m", "1h30m0s")]
+    [InlineData("36h", "36h0m0s")]
+    [InlineData("250us", "0.25ms")]
+    public void Durations_format_the_way_go_prints_them_and_parse_back(string text, string formatted)
+    {
+        Assert.True(Durations.TryParse(text, out var value, out _));
+        Assert.Equal(formatted, Durations.Format(value));
+        Assert.True(Durations.TryParse(formatted, out var again, out _));
+        Assert.Equal(value, again);
+    }
 
     [Theory]
     [InlineData(":11000", "localhost:11000")]

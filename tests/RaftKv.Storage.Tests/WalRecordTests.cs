@@ -57,12 +57,14 @@ public class WalRecordTests
         var rng = new Random(3);
         var garbage = new byte[5000];
         rng.NextBytes(garbage);
-        Assert.False(WalRecord.AnyValidFrameFrom(garbage, 0));
-        Assert.False(WalRecord.AnyValidFrameFrom(new byte[100_000], 0));
+        Assert.False(AnyValidFrameFrom(garbage, 0));
+        Assert.False(AnyValidFrameFrom(new byte[100_000], 0));
         var frame = WalRecord.EncodeTruncate(17);
         var buffer = new byte[3000];
         frame.CopyTo(buffer, 2001);
-        Assert.True(WalRecord.AnyValidFrameFrom(buffer, 0));
-        Assert.False(WalRecord.AnyValidFrameFrom(buffer, 2002));
+        Assert.True(AnyValidFrameFrom(buffer, 0));
+        Assert.False(AnyValidFrameFrom(buffer, 2002));
     }
+
+    private static bool AnyValidFrameFrom(byte[] buffer, int from) => WalRecord.ScanValidFrames(buffer, from).Records > 0;
 }

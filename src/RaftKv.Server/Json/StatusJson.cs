@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using RaftKv.Node;
 using RaftKv.Raft;
-using RaftKv.Server.Cli;
 
 namespace RaftKv.Server.Json;
 

@@ -52,7 +52,8 @@ internal sealed class Segment : IDisposable
 
     /// <summary>
     /// The segment's format records its syncs (version 2 on): recovery may then drop an unsynced tail with a hole in it.
-    /// Version 1 segments, written before the marks existed, are recovered as strictly as they always were.
+    /// Version 1 segments carry no marks, so recovery cannot tell an unsynced hole there from damage and treats every
+    /// hole with valid records after it as damage.
     /// </summary>
     public bool MarksSyncs { get; set; }
 
@@ -97,10 +98,9 @@ internal sealed class Segment : IDisposable
     }
 
     /// <summary>
-    /// Zeros are written this far ahead of the records, inside the reserved space (see <see cref="Write"/>). Measured
-    /// with a C probe on the development VM (ext4), 5 KiB appends each followed by fdatasync, two runs: fallocate alone
-    /// p50 294/351 µs, p99 617/1,571 µs, 81/86 µs CPU a sync; zeros 64 KiB ahead p50 263/258, p99 660/576, 52/52 µs;
-    /// zeros in whole 1 MiB steps p50 249/265 but p99 1,201/1,308 (the sync that flushes the step is slow).
+    /// Zeros are written this far ahead of the records, inside the reserved space (see <see cref="Write"/>): far enough
+    /// that most syncs find their blocks already written, small enough that no single sync has to flush a large step
+    /// of zeros (figures: docs/measurements.md).
     /// </summary>
     internal const int ZeroAheadBytes = 64 << 10;
 

@@ -167,17 +167,11 @@ internal static class WalRecord
     }
 
     /// <summary>
-    /// True if a complete, valid frame starts anywhere in <paramref name="buffer"/> at or after <paramref name="from"/>.
-    /// Recovery uses it to tell a torn tail (nothing valid after the damage) from a hole (valid records follow).
-    /// </summary>
-    public static bool AnyValidFrameFrom(ReadOnlySpan<byte> buffer, int from) => ScanValidFrames(buffer, from, stopAtFirst: true).Records > 0;
-
-    /// <summary>
     /// Looks for complete, valid frames at any byte from <paramref name="from"/> on (after damage, record boundaries are
     /// unknown): how many there are, and the highest position a <see cref="RecordKind.Synced"/> record among them names
     /// (-1: none). Recovery uses the latter to tell a hole a sync had covered (damage) from an unsynced one (power loss).
     /// </summary>
-    public static (int Records, long HighestSynced) ScanValidFrames(ReadOnlySpan<byte> buffer, int from, bool stopAtFirst = false)
+    public static (int Records, long HighestSynced) ScanValidFrames(ReadOnlySpan<byte> buffer, int from)
     {
         var records = 0;
         var highest = -1L;
@@ -198,7 +192,6 @@ internal static class WalRecord
             if (CheckFrame(buffer[q..], out var payloadLength) == FrameStatus.Ok)
             {
                 records++;
-                if (stopAtFirst) break;
                 var payload = buffer.Slice(q + FrameHeaderSize, payloadLength);
                 if (payload[0] == (byte)RecordKind.Synced && payload.Length == 1 + 8)
                     highest = Math.Max(highest, (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(payload[1..]), long.MaxValue));

@@ -1,14 +1,24 @@
 using System.Globalization;
 using System.Text;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Shared;
 
 /// <summary>
-/// Go-style durations ("100ms", "1s", "2m", "1h30m", "1.5s"), the form hraftd and hashicorp/raft users already type.
+/// Durations as Go writes them ("500ms", "2s", "1m30s", "1.5h"), the form hraftd and hashicorp/raft users already type.
+/// raftkvd's flags and the raftkv CLI both compile this one file, so the two tools accept exactly the same text.
 /// </summary>
-public static class Durations
+internal static class Durations
 {
-    /// <summary>Parses a Go duration. A bare "0" is allowed (as in Go); any other number needs a unit.</summary>
+    /// <summary>The units, for error messages.</summary>
+    private const string Units = "ns, us, ms, s, m, h";
+
+    /// <summary>
+    /// Parses a Go duration: one or more number-and-unit pairs. A bare "0" is allowed (as in Go); any other number
+    /// needs a unit, because a bare "5" could mean seconds to one reader and milliseconds to the next.
+    /// </summary>
+    /// <param name="text">The text (surrounding spaces ignored).</param>
+    /// <param name="value">The duration, when the text is one.</param>
+    /// <param name="error">Why the text is not a duration, in a sentence that shows the right form.</param>
     public static bool TryParse(string? text, out TimeSpan value, out string? error)
     {
         value = TimeSpan.Zero;
@@ -16,7 +26,7 @@ public static class Durations
         var s = (text ?? "").Trim();
         if (s.Length == 0)
         {
-            error = "empty duration";
+            error = "empty duration (write a number and a unit, e.g. 500ms, 2s, 1m30s)";
             return false;
         }
         if (s == "0")
@@ -35,7 +45,7 @@ public static class Durations
             }
             if (start == i || !double.TryParse(s.AsSpan(start, i - start), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number))
             {
-                error = $"invalid duration \"{s}\" (use a number and a unit, e.g. 500ms, 2s, 1m30s)";
+                error = $"invalid duration \"{s}\" (write a number and a unit, e.g. 500ms, 2s, 1m30s)";
                 return false;
             }
             var unitStart = i;
@@ -43,10 +53,16 @@ public static class Durations
             {
                 i++;
             }
+            if (unitStart == i)
+            {
+                var digits = s.AsSpan(start, i - start).ToString();
+                error = $"duration \"{s}\" has no unit (write {digits}s or {digits}ms; units: {Units})";
+                return false;
+            }
             double ticksPerUnit = s.AsSpan(unitStart, i - unitStart) switch
             {
                 "ns" => TimeSpan.TicksPerMicrosecond / 1000.0,
-                "us" or "µs" => TimeSpan.TicksPerMicrosecond,
+                "us" or "\u00b5s" or "\u03bcs" => TimeSpan.TicksPerMicrosecond,
                 "ms" => TimeSpan.TicksPerMillisecond,
                 "s" => TimeSpan.TicksPerSecond,
                 "m" => TimeSpan.TicksPerMinute,
@@ -55,7 +71,7 @@ public static class Durations
             };
             if (ticksPerUnit < 0)
             {
-                error = $"invalid duration \"{s}\" (units: ns, us, ms, s, m, h; e.g. 500ms, 2s, 1m30s)";
+                error = $"unknown unit \"{s[unitStart..i]}\" in duration \"{s}\" (units: {Units}; e.g. 500ms, 2s, 1m30s)";
                 return false;
             }
             totalTicks += number * ticksPerUnit;
@@ -69,7 +85,7 @@ public static class Durations
         return true;
     }
 
-    /// <summary>Formats a duration the way Go prints it ("1.5s", "100ms", "2m0s"), for help text and logs.</summary>
+    /// <summary>Formats a duration the way Go prints it ("1.5s", "100ms", "2m0s"), for help text, errors and logs.</summary>
     public static string Format(TimeSpan value)
     {
         if (value == TimeSpan.Zero)

@@ -1,181 +1,6 @@
 using System.Diagnostics;
-using RaftKv.Client;
 
-namespace RaftKv.Cli.Bench;
-
-/// <summary>What one load run does.</summary>
-public sealed class LoadOptions
-{
-    /// <summary>Concurrent workers, each with one request in flight on its own connection.</summary>
-    public int Clients { get; init; } = 16;
-
-    /// <summary>How long to run (when <see cref="Requests"/> is null). Default 10 s.</summary>
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>Total requests to send, over all workers; null to run for <see cref="Duration"/>.</summary>
-    public long? Requests { get; init; }
-
-    /// <summary>Bytes per written value.</summary>
-    public int ValueSize { get; init; } = 100;
-
-    /// <summary>Key space: writes and reads pick keys uniformly among this many (ignored by <see cref="Distinct"/> writes).</summary>
-    public long Keys { get; init; } = 100_000;
-
-    /// <summary>Every write a new key (<see cref="KeyPrefix"/>0, 1, 2...); reads pick among the keys written so far.</summary>
-    public bool Distinct { get; init; }
-
-    /// <summary>Percentage of requests that are writes (the rest are reads).</summary>
-    public int WritePercent { get; init; } = 100;
-
-    /// <summary>Consistency of reads.</summary>
-    public ReadLevel ReadLevel { get; init; } = ReadLevel.Linearizable;
-
-    /// <summary>Keys are this prefix and a number (letters, digits, '-', '_', '.').</summary>
-    public string KeyPrefix { get; init; } = "bench-";
-
-    /// <summary>Time limit of one request; a request that takes longer counts as a timeout.</summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>Seeds the key choices and the value, so two runs send the same requests.</summary>
-    public int Seed { get; init; } = 1;
-
-    /// <summary>Checks the settings.</summary>
-    /// <exception cref="ArgumentException">A setting is out of range.</exception>
-    public void Validate()
-    {
-        if (Clients is < 1 or > 10_000)
-        {
-            throw new ArgumentException("clients must be between 1 and 10000");
-        }
-        if (Requests is < 1)
-        {
-            throw new ArgumentException("requests must be at least 1");
-        }
-        if (Requests is null && Duration <= TimeSpan.Zero)
-        {
-            throw new ArgumentException("duration must be positive");
-        }
-        if (ValueSize is < 0 or > 64 * 1024 * 1024)
-        {
-            throw new ArgumentException("value size must be between 0 and 64 MiB");
-        }
-        if (Keys < 1)
-        {
-            throw new ArgumentException("keys must be at least 1");
-        }
-        if (WritePercent is < 0 or > 100)
-        {
-            throw new ArgumentException("the write percentage must be between 0 and 100");
-        }
-        if (KeyPrefix.Length == 0 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-        {
-            throw new ArgumentException("the key prefix must be letters, digits, '-', '_' or '.'");
-        }
-        if (RequestTimeout <= TimeSpan.Zero)
-        {
-            throw new ArgumentException("the request timeout must be positive");
-        }
-    }
-}
-
-/// <summary>A once-a-second look at a run in progress.</summary>
-/// <param name="Elapsed">Time since the run started.</param>
-/// <param name="Requests">Requests completed (successes and errors).</param>
-/// <param name="Errors">Requests that failed.</param>
-/// <param name="RatePerSecond">Requests completed per second over the last interval.</param>
-public readonly record struct LoadProgress(TimeSpan Elapsed, long Requests, long Errors, double RatePerSecond);
-
-/// <summary>The figures of one kind of request (writes or reads) in a run.</summary>
-public sealed class KindReport
-{
-    internal KindReport(string name, LatencyHistogram latency, long misses, IReadOnlyDictionary<string, long> errors, TimeSpan elapsed)
-    {
-        Name = name;
-        Latency = latency;
-        Misses = misses;
-        Errors = errors;
-        ErrorCount = errors.Values.Sum();
-        OpsPerSecond = elapsed > TimeSpan.Zero ? latency.Count / elapsed.TotalSeconds : 0;
-    }
-
-    /// <summary>"write" or "read".</summary>
-    public string Name { get; }
-
-    /// <summary>Requests sent and completed (successes and errors).</summary>
-    public long Requests => Succeeded + ErrorCount;
-
-    /// <summary>Requests that succeeded (reads of missing keys included).</summary>
-    public long Succeeded => Latency.Count;
-
-    /// <summary>Reads that found no such key (counted as successes).</summary>
-    public long Misses { get; }
-
-    /// <summary>Failures by kind: an HTTP status code ("503"), "timeout", "connection" or "other".</summary>
-    public IReadOnlyDictionary<string, long> Errors { get; }
-
-    /// <summary>All failures.</summary>
-    public long ErrorCount { get; }
-
-    /// <summary>Successful requests per second over the whole run.</summary>
-    public double OpsPerSecond { get; }
-
-    /// <summary>Latency of the successful requests, in microseconds.</summary>
-    public LatencyHistogram Latency { get; }
-}
-
-/// <summary>The figures of one run.</summary>
-public sealed class LoadReport
-{
-    internal LoadReport(string target, Uri endpoint, LoadOptions options, TimeSpan elapsed, bool interrupted, KindReport writes, KindReport reads)
-    {
-        Target = target;
-        Endpoint = endpoint;
-        Options = options;
-        Elapsed = elapsed;
-        Interrupted = interrupted;
-        Writes = writes;
-        Reads = reads;
-        Latency = new LatencyHistogram();
-        Latency.Add(writes.Latency);
-        Latency.Add(reads.Latency);
-    }
-
-    /// <summary>"raftkv" or "etcd".</summary>
-    public string Target { get; }
-
-    /// <summary>Where the requests went at the end (the leader).</summary>
-    public Uri Endpoint { get; }
-
-    /// <summary>The settings of the run.</summary>
-    public LoadOptions Options { get; }
-
-    /// <summary>From the first request sent to the last answer.</summary>
-    public TimeSpan Elapsed { get; }
-
-    /// <summary>Cancelled before the end (Ctrl-C): the figures cover what was done.</summary>
-    public bool Interrupted { get; }
-
-    /// <summary>Writes.</summary>
-    public KindReport Writes { get; }
-
-    /// <summary>Reads.</summary>
-    public KindReport Reads { get; }
-
-    /// <summary>Latency of every successful request.</summary>
-    public LatencyHistogram Latency { get; }
-
-    /// <summary>Requests completed.</summary>
-    public long Requests => Writes.Requests + Reads.Requests;
-
-    /// <summary>Requests that succeeded.</summary>
-    public long Succeeded => Writes.Succeeded + Reads.Succeeded;
-
-    /// <summary>Requests that failed.</summary>
-    public long ErrorCount => Writes.ErrorCount + Reads.ErrorCount;
-
-    /// <summary>Successful requests per second.</summary>
-    public double OpsPerSecond => Elapsed > TimeSpan.Zero ? Succeeded / Elapsed.TotalSeconds : 0;
-}
+namespace RaftKv.Load;
 
 /// <summary>
 /// The load generator behind <c>raftkv bench</c>: <see cref="LoadOptions.Clients"/> workers, each sending one request
@@ -186,13 +11,13 @@ public sealed class LoadReport
 /// </summary>
 public static class LoadRunner
 {
-    /// <summary>Runs the load against <paramref name="target"/>, which must have found its leader (<see cref="BenchTarget.PrepareAsync"/>).</summary>
+    /// <summary>Runs the load against <paramref name="target"/>, which must have found its leader (<see cref="LoadTarget.PrepareAsync"/>).</summary>
     /// <param name="target">The cluster.</param>
     /// <param name="options">The load.</param>
     /// <param name="progress">Called about once a second while the run lasts (from another thread); null for none.</param>
     /// <param name="cancellationToken">Stops the run early; the report covers what was done.</param>
     /// <returns>The figures.</returns>
-    public static async Task<LoadReport> RunAsync(BenchTarget target, LoadOptions options, Action<LoadProgress>? progress = null,
+    public static async Task<LoadReport> RunAsync(LoadTarget target, LoadOptions options, Action<LoadProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
@@ -213,7 +38,7 @@ public static class LoadRunner
         return await run.ExecuteAsync(progress).ConfigureAwait(false);
     }
 
-    private sealed class Run(BenchTarget target, LoadOptions options, HttpClient http, CancellationToken cancellationToken)
+    private sealed class Run(LoadTarget target, LoadOptions options, HttpClient http, CancellationToken cancellationToken)
     {
         private readonly Worker[] _workers = Enumerable.Range(0, options.Clients).Select(_ => new Worker()).ToArray();
         private readonly string _value = MakeValue(options.ValueSize, options.Seed);

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace RaftKv.Cli.Bench;
+namespace RaftKv.Load;
 
 /// <summary>
 /// Latencies in whole microseconds, counted in log-linear buckets (as HdrHistogram does): values below 256 µs each have

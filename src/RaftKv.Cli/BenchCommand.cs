@@ -2,12 +2,13 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using RaftKv.Client;
+using RaftKv.Load;
 
-namespace RaftKv.Cli.Bench;
+namespace RaftKv.Cli;
 
 /// <summary>
 /// <c>raftkv bench</c>: drives a cluster (raftkv, or etcd for comparison) with concurrent writes and reads and prints
-/// throughput, latency percentiles and errors. The engine is <see cref="LoadRunner"/>.
+/// throughput, latency percentiles and errors. The engine is <see cref="LoadRunner"/>, shared with the server benchmark.
 /// </summary>
 internal static class BenchCommand
 {
@@ -34,13 +35,7 @@ internal static class BenchCommand
             Description = "How long to run (e.g. 30s, 2m) [default: 10s unless --requests is given]",
             HelpName = "duration",
         };
-        duration.Validators.Add(r =>
-        {
-            if (!Durations.TryParse(r.GetValueOrDefault<string?>(), out _))
-            {
-                r.AddError($"--duration: \"{r.GetValueOrDefault<string?>()}\" is not a duration such as 10s or 2m");
-            }
-        });
+        duration.Validators.Add(r => CliApp.CheckDuration(r, "--duration"));
         var requests = new Option<long?>("--requests", "-n")
         {
             Description = "Total requests to send, over all clients (instead of --duration)",
@@ -122,7 +117,7 @@ internal static class BenchCommand
             {
                 throw new UsageException("give --duration or --requests, not both");
             }
-            Durations.TryParse(r.GetValue(duration) ?? "10s", out var runFor);
+            Durations.TryParse(r.GetValue(duration) ?? "10s", out var runFor, out _);
             TryParseMix(r.GetRequiredValue(mix), out var writePercent);
             var options = new LoadOptions
             {
@@ -140,7 +135,7 @@ internal static class BenchCommand
                 Seed = Random.Shared.Next(),
             };
             var etcd = r.GetRequiredValue(target) == "etcd";
-            BenchTarget bench;
+            LoadTarget bench;
             try
             {
                 var endpoints = etcd && !c.EndpointsGiven ? [EtcdDefaultEndpoint] : c.Endpoints;
@@ -149,7 +144,7 @@ internal static class BenchCommand
                     // The same endpoint check (and message) as every other command.
                     c.CreateClient().Dispose();
                 }
-                bench = etcd ? new EtcdBenchTarget(endpoints) : new RaftKvBenchTarget(endpoints);
+                bench = etcd ? new EtcdLoadTarget(endpoints) : new RaftKvLoadTarget(endpoints);
             }
             catch (ArgumentException e)
             {
