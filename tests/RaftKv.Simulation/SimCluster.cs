@@ -597,10 +597,10 @@ public sealed class SimCluster
         {
             for (var i = 0; i < 4 && n.Alive && n.Processor!.HasReady; i++)
             {
-                // A crash after the leader's eager messages left but before its own writes were durable.
-                if (_net.Faulty && _rng.NextDouble() < _o.CrashRate * _o.CrashMidReadyRate * 20) n.Disk.CrashAtNextWrite = true;
+                // A crash after the Ready was written (and the leader's eager messages left) but before it was durable.
+                if (_net.Faulty && _rng.NextDouble() < _o.CrashRate * _o.CrashMidReadyRate * 20) n.Disk.CrashAtNextSync = true;
                 Run(n, p => p.HandleReady());
-                n.Disk.CrashAtNextWrite = false;
+                n.Disk.CrashAtNextSync = false;
                 if (n.CrashAfterReady)
                 {
                     // Right after a vote left: it must have been durable (with a restart before the other candidates'

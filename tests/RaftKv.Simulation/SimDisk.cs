@@ -36,7 +36,7 @@ internal sealed class SimSync(MemoryStorage image) : IBackgroundSync
 
 /// <summary>
 /// A node's log storage as the simulator gives it to the ReadyProcessor: a log (in memory, or real files) with the
-/// durability of its <see cref="DiskModel"/>, faults on demand (a crash at the next write, failing syncs), and the
+/// durability of its <see cref="DiskModel"/>, faults on demand (a crash at the next sync, failing syncs), and the
 /// storage checks (every append and hard state is shown to the <see cref="LogChecker"/>). It also enforces the
 /// contract the runtime must keep: no inline sync while background syncs are in flight, and syncs completed in order
 /// once flushed.
@@ -76,8 +76,11 @@ internal sealed class SimDisk : IRaftLogStorage
     /// <summary>Indexes of configuration entries in the log (kept by the simulator, independently of the core).</summary>
     public SortedSet<ulong> ConfigEntryIndexes { get; } = [];
 
-    /// <summary>When set, the next write throws <see cref="SimulatedCrash"/> (a crash in the middle of persisting a Ready).</summary>
-    public bool CrashAtNextWrite { get; set; }
+    /// <summary>
+    /// When set, the next sync (inline or begun in the background) throws <see cref="SimulatedCrash"/>: the process
+    /// dies after writing a Ready and before it is durable.
+    /// </summary>
+    public bool CrashAtNextSync { get; set; }
 
     /// <summary>Chance that a flush fails (0 once the faults stop).</summary>
     public double SyncFailureRate { get; set; }
@@ -97,7 +100,6 @@ internal sealed class SimDisk : IRaftLogStorage
 
     public void Append(ReadOnlySpan<Entry> entries)
     {
-        MaybeCrash();
         KeepEarlierHardStates();
         if (entries.IsEmpty) return;
         var first = entries[0].Index;
@@ -112,7 +114,6 @@ internal sealed class SimDisk : IRaftLogStorage
 
     public void SetHardState(HardState state)
     {
-        MaybeCrash();
         if (state.Commit < DurableCommit) Checker.Fail($"{NodeId} durable commit went back from {DurableCommit} to {state.Commit}");
         Log.SetHardState(state);
         Checker.OnCommitted(this, state.Commit);
@@ -120,7 +121,6 @@ internal sealed class SimDisk : IRaftLogStorage
 
     public void InstallSnapshot(SnapshotMetadata snapshot)
     {
-        MaybeCrash();
         KeepEarlierHardStates();
         Log.InstallSnapshot(snapshot);
         ConfigEntryIndexes.Clear();
@@ -143,6 +143,7 @@ internal sealed class SimDisk : IRaftLogStorage
     public void Sync()
     {
         if (_begun.Count > 0) throw new InvalidOperationException($"{NodeId}: an inline sync while {_begun.Count} background syncs are in flight");
+        MaybeCrash();
         MaybeFailSync();
         Log.Sync();
         if (Model == DiskModel.Background) _synced = ((MemoryStorage)Log).Clone();
@@ -155,6 +156,7 @@ internal sealed class SimDisk : IRaftLogStorage
     public IBackgroundSync BeginSync()
     {
         if (Model != DiskModel.Background) throw new NotSupportedException("this simulated disk syncs inline");
+        MaybeCrash();
         var sync = new SimSync(((MemoryStorage)Log).Clone());
         _begun.Enqueue(sync);
         return sync;
@@ -190,7 +192,7 @@ internal sealed class SimDisk : IRaftLogStorage
     /// <returns>True when a torn write survived.</returns>
     public bool Crash(bool torn, Func<IRaftLogStorage>? reopen)
     {
-        CrashAtNextWrite = false;
+        CrashAtNextSync = false;
         var kept = false;
         switch (Model)
         {
@@ -232,8 +234,8 @@ internal sealed class SimDisk : IRaftLogStorage
 
     private void MaybeCrash()
     {
-        if (!CrashAtNextWrite) return;
-        CrashAtNextWrite = false;
+        if (!CrashAtNextSync) return;
+        CrashAtNextSync = false;
         throw new SimulatedCrash();
     }
 

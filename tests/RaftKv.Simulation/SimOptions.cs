@@ -17,7 +17,7 @@ public sealed record SimOptions
     public double DuplicateRate { get; init; }
     public double PartitionRate { get; init; }
     public double CrashRate { get; init; }
-    /// <summary>Chance that a crash hits between sending a leader's eager messages and persisting its Ready.</summary>
+    /// <summary>Chance that a crash hits after a Ready is written (and a leader's eager messages left) and before it is durable.</summary>
     public double CrashMidReadyRate { get; init; }
     public double WriteRate { get; init; } = 0.05;
     public double ReadRate { get; init; } = 0.03;
