@@ -41,8 +41,10 @@ internal sealed partial class RaftLoop : IDisposable
     private readonly TaskCompletionSource<string> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ulong _incarnation;
 
+    // The state machine engine is chosen here (default: the in-memory key-value map); it comes empty or at its own
+    // applied index, and is restored from restoreFrom when that snapshot is newer.
     public RaftLoop(NodeOptions options, ILogger logger, IRaftLogStorage storage, SnapshotStore snapshots, SnapshotInfo? restoreFrom,
-        IRaftTransport transport, ulong incarnation)
+        IRaftTransport transport, ulong incarnation, IStateMachine? state = null)
     {
         _options = options;
         _incarnation = incarnation;
@@ -53,8 +55,8 @@ internal sealed partial class RaftLoop : IDisposable
         _storage = storage;
         _snapshots = snapshots;
         _transport = transport;
-        var state = new KvStateMachine(problem => logger.LogError("skipped malformed command: {Problem}", problem));
-        if (restoreFrom is not null)
+        state ??= new KvStateMachine(problem => logger.LogError("skipped malformed command: {Problem}", problem));
+        if (restoreFrom is not null && restoreFrom.Metadata.Index > state.AppliedIndex)
         {
             using var stream = SnapshotStore.OpenRead(restoreFrom);
             state.Restore(stream, restoreFrom.Metadata.Index);
