@@ -1,3 +1,4 @@
+using RaftKv.Raft;
 using RaftKv.Storage.Wal;
 
 namespace RaftKv.Storage;
@@ -7,7 +8,7 @@ namespace RaftKv.Storage;
 /// the device flush of the segment that was active when it began, which is the only one that can hold unflushed
 /// writes (a segment is flushed when it is rolled).
 /// </summary>
-public sealed class BackgroundSync
+public sealed class BackgroundSync : IBackgroundSync
 {
     private readonly Segment _segment;
     private volatile bool _flushed;
@@ -30,22 +31,19 @@ public sealed class BackgroundSync
 
     internal bool Flushed => _flushed;
 
-    /// <summary>
-    /// Flushes to the device (fdatasync); safe on any thread, concurrently with the owner's writes. One flush covers
-    /// every sync begun before it on the same segment, so a caller may flush only the newest of several.
-    /// </summary>
-    /// <exception cref="IOException">The device reported an error: nothing written since the last good sync is durable.</exception>
+    /// <inheritdoc />
+    /// <remarks>An fdatasync of the segment; it covers every sync begun before it on the same segment.</remarks>
     public void Flush()
     {
         Durable.FlushData(_segment.Handle);
         _flushed = true;
     }
 
-    /// <summary>Marks this sync as covered by a flush of a newer one (same or later segment).</summary>
-    public void CoveredBy(BackgroundSync newer)
+    /// <inheritdoc />
+    public void CoveredBy(IBackgroundSync newer)
     {
         ArgumentNullException.ThrowIfNull(newer);
-        if (!newer._flushed) throw new InvalidOperationException("the newer sync has not been flushed");
+        if (newer is not BackgroundSync { _flushed: true }) throw new InvalidOperationException("the newer sync has not been flushed");
         _flushed = true;
     }
 }

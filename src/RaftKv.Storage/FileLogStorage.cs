@@ -310,13 +310,19 @@ public sealed class FileLogStorage : IRaftLogStorage
         return sync!;
     }
 
+    /// <inheritdoc />
+    public bool SyncsInBackground => true;
+
+    IBackgroundSync IRaftLogStorage.BeginSync() => BeginSync();
+
     /// <summary>
     /// Finishes a sync begun with <see cref="BeginSync"/> after its <see cref="BackgroundSync.Flush"/> succeeded:
     /// deletes the segments that were obsolete when it began (what made them so is durable now).
     /// </summary>
-    public void CompleteSync(BackgroundSync sync)
+    public void CompleteSync(IBackgroundSync background)
     {
-        ArgumentNullException.ThrowIfNull(sync);
+        ArgumentNullException.ThrowIfNull(background);
+        if (background is not BackgroundSync sync) throw new ArgumentException("not a sync of a FileLogStorage", nameof(background));
         ThrowIfUnusable();
         if (!sync.Flushed) throw new InvalidOperationException("the sync has not been flushed");
         _syncsInFlight--;
@@ -325,7 +331,7 @@ public sealed class FileLogStorage : IRaftLogStorage
         Guarded(() => DeleteObsoleteSegments(sync.ObsoleteBefore));
     }
 
-    /// <summary>Marks the storage unusable after a background flush failed, as a failed <see cref="Sync"/> would.</summary>
+    /// <inheritdoc />
     public void FailSync(Exception error)
     {
         ArgumentNullException.ThrowIfNull(error);
@@ -510,11 +516,8 @@ public sealed class FileLogStorage : IRaftLogStorage
 
     // ---------------------------------------------------------------- lifecycle
 
-    /// <summary>
-    /// Hands buffered records to the OS without an fsync: they then survive a crash of this process (the page cache
-    /// keeps them), though not of the machine. raftkvd does this for a hard state that only moves the commit index,
-    /// which needs no sync; tests use it to model what a killed process leaves on disk.
-    /// </summary>
+    /// <inheritdoc />
+    /// <remarks>Tests also use it to model what a killed process leaves on disk (the page cache keeps it).</remarks>
     public void FlushToOs() => Guarded(FlushBuffer);
 
     /// <summary>Closes the files without writing the buffer or syncing: what a process crash leaves behind.</summary>

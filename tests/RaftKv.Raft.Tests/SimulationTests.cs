@@ -36,7 +36,9 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var all = stats.ToList();
         output.WriteLine($"seeds={all.Count} elections={all.Sum(s => s.Elections)} acked={all.Sum(s => s.WritesAcked)} superseded={all.Sum(s => s.WritesSuperseded)} " +
                          $"reads={all.Sum(s => s.ReadsServed)} crashes={all.Sum(s => s.Crashes)} partitions={all.Sum(s => s.Partitions)} " +
-                         $"snapshots={all.Sum(s => s.SnapshotsInstalled)} configChanges={all.Sum(s => s.ConfigChanges)} transfers={all.Sum(s => s.Transfers)}");
+                         $"snapshots={all.Sum(s => s.SnapshotsInstalled)} configChanges={all.Sum(s => s.ConfigChanges)} transfers={all.Sum(s => s.Transfers)} " +
+                         $"syncs={all.Sum(s => s.SyncsCompleted)} syncFailures={all.Sum(s => s.SyncFailures)} tornCrashes={all.Sum(s => s.TornCrashes)} " +
+                         $"snapshotWriteFailures={all.Sum(s => s.SnapshotWriteFailures)}");
         Assert.Equal(SuiteSeeds, all.Count);
         Assert.True(all.Sum(s => s.Crashes) > SuiteSeeds / 10);
         Assert.True(all.Sum(s => s.Partitions) > SuiteSeeds / 10);
@@ -46,6 +48,11 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.True(all.Sum(s => s.WritesSuperseded) > 0);
         Assert.True(all.Sum(s => s.ReadsServed) > SuiteSeeds);
         Assert.True(all.Sum(s => s.WritesAcked) > SuiteSeeds * 10);
+        // The runtime's own faults: background syncs that finished, failed, or were torn by a crash, and snapshot writes that failed.
+        Assert.True(all.Sum(s => s.SyncsCompleted) > SuiteSeeds * 10);
+        Assert.True(all.Sum(s => s.SyncFailures) > 0);
+        Assert.True(all.Sum(s => s.TornCrashes) > 0);
+        Assert.True(all.Sum(s => s.SnapshotWriteFailures) > 0);
     }
 
     /// <summary>Seeds of the wipe schedules run by the suite; RAFTKV_SIM_WIPE_SEEDS (or the soak command's --wipes) runs more.</summary>

@@ -1,5 +1,8 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Node;
+using RaftKv.Node.Runtime;
+using RaftKv.Node.StateMachine;
 using RaftKv.Raft;
-using System.Runtime.InteropServices;
 
 namespace RaftKv.Simulation;
 
@@ -7,11 +10,15 @@ namespace RaftKv.Simulation;
 public sealed record SimStats(
     int Seed, long Elections, long WritesAcked, long WritesSuperseded, long WritesUnknown, long ReadsServed, long ReadsFailed,
     long Crashes, long Partitions, long SnapshotsInstalled, long ConfigChanges, long Transfers, long LivenessUnits,
-    long Wipes = 0, long Rejoins = 0, long RejoinRefusals = 0, long StaleIncarnationDrops = 0);
+    long Wipes = 0, long Rejoins = 0, long RejoinRefusals = 0, long StaleIncarnationDrops = 0,
+    long SyncFailures = 0, long TornCrashes = 0, long SnapshotWriteFailures = 0, long SyncsCompleted = 0);
 
 /// <summary>
-/// A whole cluster in one thread, driven by one seed: nodes, network, faults and clients. After every step it
-/// checks Raft's safety properties; after the faults stop it checks that the cluster recovers.
+/// A whole cluster in one thread, driven by one seed. Each node runs the runtime raftkvd runs (its
+/// <see cref="ReadyProcessor"/>, over the real key-value state machine) with simulated storage (<see cref="SimDisk"/>:
+/// slow, failing and torn syncs), simulated time and this class's network, faults and clients. The checkers
+/// (<see cref="LogChecker"/>, <see cref="StateChecker"/>, <see cref="LeaderChecker"/>) watch every write, apply and
+/// step; after the faults stop, the cluster must recover.
 /// </summary>
 public sealed class SimCluster
 {
@@ -19,40 +26,31 @@ public sealed class SimCluster
     private readonly SimOptions _o;
     private readonly Random _rng;
     private readonly SimNetwork _net;
+    private readonly SimTime _time = new();
     private readonly List<SimNode> _nodes = [];
     private readonly Dictionary<string, SimNode> _byId = [];
-    private readonly Func<string, IRaftLogStorage> _openDisk;
+    private readonly Func<string, IRaftLogStorage>? _openDisk;
     private readonly Action<string>? _crashDisk;
     private readonly Action<string>? _wipeDisk;
-    // Async mode (RaftOptions.AsyncStorageSync) models durability itself, so it needs the in-memory disk.
-    private readonly bool _async;
-
-    // Global truth the invariants are checked against.
-    private readonly Dictionary<ulong, string> _leaderOfTerm = [];
-    private readonly Dictionary<(ulong Index, ulong Term), (ulong Hash, ulong PrevTerm)> _entries = [];
-    private readonly Dictionary<ulong, ulong> _committedTerm = [];
-    private ulong _maxCommitted;
-    private readonly Dictionary<ulong, (ulong Term, ulong Hash)> _applied = [];
-    private ulong _maxAppliedGlobal;
-    private readonly Dictionary<string, List<(ulong Index, string Value)>> _history = new(StringComparer.Ordinal);
-    private ulong _maxAckedIndex;
-    private readonly HashSet<string> _supersededValues = new(StringComparer.Ordinal);
+    private readonly DiskModel _model;
+    private readonly LogChecker _logChecker;
+    private readonly StateChecker _stateChecker;
+    private readonly LeaderChecker _leaderChecker;
 
     private long _now;
     private long _nextOpId = 1;
-    private ulong _nextReadId = 1;
     private readonly List<(long Until, Action Undo)> _scheduled = [];
     private readonly Dictionary<string, long> _restartAt = [];
     private WriteOp? _finalWrite;
     private bool _finalWriteAcked;
 
-    // Outcomes of InstallSnapshot messages, for the sender's core (ReportSnapshots mode), told at the next step.
-    private readonly List<(RaftCore Sender, string To, bool Arrived)> _snapshotOutcomes = [];
+    // Outcomes of InstallSnapshot messages, for the sender's processor (ReportSnapshots mode), told at the next step.
+    private readonly List<(ReadyProcessor Sender, string To, bool Arrived)> _snapshotOutcomes = [];
     // Wiped nodes on their way back in (at most one at a time: see TryWipe).
     private readonly List<Rejoin> _rejoins = [];
-    private long _wipes, _rejoined, _rejoinRefusals, _staleDrops;
+    private long _wipes, _rejoined, _rejoinRefusals, _staleDrops, _syncFailures, _tornCrashes, _snapshotWriteFailures, _syncsCompleted;
 
-    private long _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions, _snapshots, _configChanges, _transfers;
+    private long _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions, _snapshots, _configChanges, _transfers;
 
     /// <param name="seed">Everything random comes from it.</param>
     /// <param name="options">The schedule (default: <see cref="SimOptions.ForSeed"/>).</param>
@@ -68,37 +66,36 @@ public sealed class SimCluster
         _rng = new Random(seed);
         _net = new SimNetwork(_rng, _o);
         if (_o.ReportSnapshots) _net.Lost = e => NoteSnapshotOutcome(e, arrived: false);
-        _openDisk = openDisk ?? (_ => new MemoryStorage());
+        _openDisk = openDisk;
         _crashDisk = crashDisk;
         _wipeDisk = wipeDisk;
         if (_o.WipeRate > 0 && openDisk is not null && wipeDisk is null)
             throw new ArgumentException("a schedule with wipes on given storage needs a wipeDisk hook", nameof(wipeDisk));
-        _async = _o.AsyncStorageSync && crashDisk is null && openDisk is null;
+        // Background syncs are modelled on the in-memory disk; real files are synced inline.
+        _model = openDisk is not null ? DiskModel.Real : _o.AsyncStorageSync ? DiskModel.Background : DiskModel.Inline;
+        _logChecker = new LogChecker(Fail);
+        _stateChecker = new StateChecker(Fail);
+        _leaderChecker = new LeaderChecker(Fail, _logChecker);
         var voters = new List<Member>();
         for (var i = 0; i < _o.Nodes; i++)
         {
             var id = "n" + i;
-            var node = new SimNode(id, _openDisk(id)) { TickOffset = _rng.Next(_o.TickUnits), Incarnation = IncarnationOf(i, 1) };
+            var node = new SimNode(id, OpenDisk(id)) { TickOffset = _rng.Next(_o.TickUnits), Incarnation = IncarnationOf(i, 1) };
             _nodes.Add(node);
             _byId[id] = node;
             if (i < _o.InitialVoters) voters.Add(new Member(id, "addr-" + id, true, node.Incarnation));
         }
         // The founding configuration records the cluster's identity and each founder's incarnation, as raftkvd's does.
         var config = new ClusterConfig(voters, "sim-cluster-" + seed);
-        foreach (var n in _nodes.Take(_o.InitialVoters))
-        {
-            RaftCore.Bootstrap(n.Disk, config);
-            n.ConfigEntryIndexes.Add(1);
-        }
-        if (_async)
-        {
-            foreach (var n in _nodes) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
-        }
-        foreach (var n in _nodes) n.SyncedHardState = n.Disk.HardState;
+        foreach (var n in _nodes.Take(_o.InitialVoters)) RaftCore.Bootstrap(n.Disk, config);
+        foreach (var n in _nodes) n.Disk.SyncFailureRate = _o.SyncFailureRate;
         foreach (var n in _nodes) Start(n);
     }
 
-    public IReadOnlyList<SimNode> Nodes => _nodes;
+    internal IReadOnlyList<SimNode> Nodes => _nodes;
+
+    private SimDisk OpenDisk(string id) =>
+        new(id, _model, _openDisk is null ? new MemoryStorage() : _openDisk(id), _rng, _logChecker);
 
     // Distinct for every node and life, drawn without the schedule's generator so that seeds without wipes keep their
     // schedules: node index in the high half, life in the low half (never 0).
@@ -111,6 +108,7 @@ public sealed class SimCluster
         long livenessAt = -1;
         for (_now = 0; _now < end; _now++)
         {
+            _time.Now = _now;
             var faulty = _now < _o.FaultUnits;
             if (_now == _o.FaultUnits) Heal();
             DeliverMessages();
@@ -123,8 +121,11 @@ public sealed class SimCluster
             RestartDue();
             DriveRejoins();
             CompleteDueSyncs();
+            CompleteSnapshotWrites();
+            TakeQueuedWrites();
             ProcessReadies();
-            CheckInvariants();
+            CollectOutcomes();
+            _leaderChecker.Check(_nodes);
             if (!faulty && LivenessReached())
             {
                 livenessAt = _now - _o.FaultUnits;
@@ -132,9 +133,9 @@ public sealed class SimCluster
             }
         }
         if (livenessAt < 0) Fail("liveness: " + LivenessReport());
-        return new SimStats(_seed, _elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions,
-            _snapshots, _configChanges, _transfers, livenessAt, _wipes, _rejoined, _rejoinRefusals,
-            _staleDrops + _nodes.Where(n => n.Alive).Sum(n => n.Core!.StaleIncarnationDrops));
+        return new SimStats(_seed, _leaderChecker.Elections, _acked, _superseded, _unknown, _readsServed, _readsFailed, _crashes, _partitions,
+            _snapshots + _nodes.Sum(n => n.Disk.SnapshotsInstalled), _configChanges, _transfers, livenessAt, _wipes, _rejoined, _rejoinRefusals, _staleDrops,
+            _syncFailures, _tornCrashes, _snapshotWriteFailures + _nodes.Sum(n => n.SnapshotWriter?.Failures ?? 0), _syncsCompleted);
     }
 
     private void Fail(string message) => throw new SimulationViolation(_seed, _now, message, ReplayTest);
@@ -144,13 +145,17 @@ public sealed class SimCluster
 
     // ---- lifecycle -------------------------------------------------------------------------------------------
 
+    /// <summary>Starts a life of the node: the runtime raftkvd runs, over what its disk and snapshot store kept.</summary>
     private void Start(SimNode n)
     {
         var snapshot = n.Disk.Snapshot;
-        n.RestoreState(n.SnapshotData);
-        n.Applied = snapshot.Index;
-        n.Proposals = new ProposalTracker<WriteOp>();
-        n.Core = new RaftCore(new RaftOptions
+        var state = new CheckedStateMachine(n.Id, new KvStateMachine(), _stateChecker);
+        if (snapshot.Index > 0)
+        {
+            if (!n.Snapshots.Stored.TryGetValue(snapshot.Index, out var data)) Fail($"{n.Id} restarts from snapshot {snapshot.Index}, which it does not hold");
+            state.Restore(new MemoryStream(data!), snapshot.Index);
+        }
+        var core = new RaftCore(new RaftOptions
         {
             Id = n.Id,
             ElectionTicks = _o.ElectionTicks,
@@ -159,43 +164,71 @@ public sealed class SimCluster
             MaxSizePerMessage = _o.MaxEntriesPerMessage * 40L,
             MaxInflightMessages = 4,
             Applied = snapshot.Index,
-            AsyncStorageSync = _async,
+            AsyncStorageSync = n.Disk.SyncsInBackground,
             SnapshotOutcomesReported = _o.ReportSnapshots,
             Incarnation = n.Incarnation,
         }, n.Disk);
-        n.LastCommitSeen = n.Core.CommitIndex;
-        n.LastAppliedSeen = n.Applied;
-        if (n.Disk.HardState.Commit < n.DurableCommit) Fail($"{n.Id} restarted with commit {n.Disk.HardState.Commit} below the durable {n.DurableCommit}");
+        n.Flusher = n.Disk.SyncsInBackground ? new SimSyncFlusher(n.Disk, _rng, _o.MaxSyncDelay) { Now = _now } : null;
+        n.SnapshotWriter = n.Snapshots.ForLife(_rng, _o, () => n.Disk.Snapshot.Index);
+        n.SnapshotWriter.Now = _now;
+        n.SnapshotWriter.Faulty = _net.Faulty;
+        n.State = state;
+        var options = new ReadyProcessorOptions
+        {
+            Id = n.Id,
+            Incarnation = n.Incarnation,
+            SnapshotThreshold = _o.SnapshotEvery == 0 ? int.MaxValue : _o.SnapshotEvery,
+            TrailingLogs = _o.TrailingEntries,
+            SnapshotInterval = TimeSpan.MaxValue,
+            SnapshotRetryDelay = TimeSpan.FromMilliseconds(20L * _o.TickUnits),
+            StuckSyncTimeout = TimeSpan.FromMilliseconds((long)_o.ElectionTicks * _o.TickUnits),
+        };
+        n.Processor = new ReadyProcessor(options, core, n.Disk, state, new Outputs(this, n), n.SnapshotWriter, n.Flusher, _time, NullLogger.Instance);
+        n.LastCommitSeen = core.CommitIndex;
+        n.LastAppliedSeen = state.AppliedIndex;
+        Run(n, p => p.Start());
+    }
+
+    /// <summary>Hands the node's runtime one input; a fault the simulator injected (a crash, a failed flush) stops the node, as it stops raftkvd.</summary>
+    private void Run(SimNode n, Action<ReadyProcessor> input)
+    {
+        if (n.Processor is not { } p) return;
+        if (n.Flusher is { } f) f.Now = _now;
+        n.SnapshotWriter!.Now = _now;
+        try
+        {
+            input(p);
+        }
+        catch (Exception e) when (SimulatedFault.IsInjected(e))
+        {
+            if (e is SimulatedDiskFailure || e.InnerException is SimulatedDiskFailure) _syncFailures++;
+            Crash(n);
+        }
     }
 
     private void Crash(SimNode n)
     {
         if (!n.Alive) return;
         _crashes++;
-        _staleDrops += n.Core!.StaleIncarnationDrops;
-        n.Core = null;
-        n.Kv.Clear();
-        n.Proposals.Clear((op, _) => _unknown++);
+        _snapshotWriteFailures += n.SnapshotWriter!.Failures;
+        n.Processor = null;
+        n.State = null;
+        n.Flusher = null;
+        n.SnapshotWriter = null;
+        // Requests in progress: their clients never hear back.
+        _unknown += n.Writes.Count + n.QueuedWrites.Count;
+        n.Writes.Clear();
+        n.QueuedWrites.Clear();
         n.Reads.Clear();
-        n.ReadsAwaitingApply.Clear();
-        n.IncomingSnapshots.Clear();
-        if (_async)
-        {
-            // What was written but not yet synced is lost, and the messages waiting for it never leave.
-            n.PendingSyncs.Clear();
-            n.Disk = n.SyncedDisk!.Clone();
-        }
-        else if (_crashDisk is null)
-        {
-            // Sync mode: a hard state written without a sync (only a new commit index) is lost, the harder case.
-            n.Disk.SetHardState(n.SyncedHardState);
-        }
-        if (_crashDisk is not null)
-        {
-            // Real storage: drop the handle as a crash would and reopen what made it to disk.
-            _crashDisk(n.Id);
-            n.Disk = _openDisk(n.Id);
-        }
+        n.CrashAfterReady = false;
+        var torn = _o.TornCrashRate > 0 && n.Disk.SyncsInFlight > 0 && _rng.NextDouble() < _o.TornCrashRate;
+        if (n.Disk.Crash(torn, () =>
+            {
+                // Real storage: drop the handle as a crash would and reopen what made it to disk.
+                _crashDisk!(n.Id);
+                return _openDisk!(n.Id);
+            }))
+            _tornCrashes++;
         _restartAt[n.Id] = _now + (_o.QuickRestartRate > 0 && _rng.NextDouble() < _o.QuickRestartRate ? 1 + _rng.Next(10) : 50 + _rng.Next(400));
     }
 
@@ -218,6 +251,8 @@ public sealed class SimCluster
         _scheduled.Clear();
         foreach (var n in _nodes)
         {
+            n.Disk.SyncFailureRate = 0;
+            if (n.SnapshotWriter is { } w) w.Faulty = false;
             if (!n.Alive) _restartAt[n.Id] = _now;
         }
     }
@@ -275,24 +310,13 @@ public sealed class SimCluster
     {
         _wipes++;
         Crash(n);
-        n.PendingSyncs.Clear();
-        n.IncomingSnapshots.Clear();
-        if (_wipeDisk is not null)
-        {
-            _wipeDisk(n.Id);
-            n.Disk = _openDisk(n.Id);
-        }
-        else
-        {
-            n.Disk = new MemoryStorage();
-        }
+        _snapshots += n.Disk.SnapshotsInstalled;
+        n.Disk.Dispose();
+        _wipeDisk?.Invoke(n.Id);
+        n.Disk = OpenDisk(n.Id);
+        n.Disk.SyncFailureRate = _net.Faulty ? _o.SyncFailureRate : 0;
         if (n.Disk.LastIndex != 0 || !n.Disk.HardState.IsEmpty || !n.Disk.Snapshot.IsEmpty) Fail($"{n.Id}'s storage is not empty after a wipe");
-        if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
-        n.SyncedHardState = n.Disk.HardState;
-        n.SnapshotData = [];
-        n.ConfigEntryIndexes.Clear();
-        n.Applied = 0;
-        n.DurableCommit = 0;
+        n.Snapshots = new SimSnapshotFiles();
         n.LastCommitSeen = 0;
         n.LastAppliedSeen = 0;
         n.Lives++;
@@ -373,10 +397,13 @@ public sealed class SimCluster
                 NoteSnapshotOutcome(e, arrived: false);
                 continue;
             }
-            if (e.Message.Type == MessageType.InstallSnapshot) n.IncomingSnapshots[e.Message.Snapshot!.Index] = e.SnapshotData!;
+            // As the transport does: the snapshot's bytes are in the store before the core hears of it.
+            if (e.Message.Type == MessageType.InstallSnapshot) n.Snapshots.Stored[e.Message.Snapshot!.Index] = e.SnapshotData!;
             NoteSnapshotOutcome(e, arrived: true);
             // As the transport does from the connection's handshake: the receiver learns which incarnation sent it.
-            n.Core!.Step(_o.StampIncarnations ? e.Message.WithFromIncarnation(e.FromIncarnation) : e.Message);
+            var m = _o.StampIncarnations ? e.Message.WithFromIncarnation(e.FromIncarnation) : e.Message;
+            if (n.Core!.IsFromStaleIncarnation(m)) _staleDrops++;
+            Run(n, p => p.Step(m));
         }
     }
 
@@ -384,25 +411,27 @@ public sealed class SimCluster
     private void NoteSnapshotOutcome(Envelope e, bool arrived)
     {
         if (!_o.ReportSnapshots || e.Message.Type != MessageType.InstallSnapshot) return;
-        // Only to the core that sent it: a crash since then ended that core, and its transfers with it.
+        // Only to the runtime that sent it: a crash since then ended it, and its transfers with it.
         if (e.Sender is { } sender) _snapshotOutcomes.Add((sender, e.Message.To, arrived));
     }
 
-    /// <summary>Tells the senders' cores, at the start of a step (never while a Ready is outstanding).</summary>
+    /// <summary>Tells the senders, at the start of a step (never while a Ready is outstanding).</summary>
     private void ReportSnapshotOutcomes()
     {
-        foreach (var (sender, to, arrived) in _snapshotOutcomes)
-        {
-            if (_nodes.Any(n => ReferenceEquals(n.Core, sender))) sender.ReportSnapshot(to, arrived);
-        }
+        var outcomes = _snapshotOutcomes.ToList();
         _snapshotOutcomes.Clear();
+        foreach (var (sender, to, arrived) in outcomes)
+        {
+            var n = _byId[sender.Core.Id];
+            if (ReferenceEquals(n.Processor, sender)) Run(n, p => p.SnapshotSent(to, arrived));
+        }
     }
 
     private void TickNodes()
     {
         foreach (var n in _nodes)
         {
-            if (n.Alive && (_now + n.TickOffset) % _o.TickUnits == 0) n.Core!.Tick();
+            if (n.Alive && (_now + n.TickOffset) % _o.TickUnits == 0) Run(n, p => p.Tick());
         }
     }
 
@@ -472,34 +501,29 @@ public sealed class SimCluster
         }
     }
 
+    /// <summary>How long a client waits for an answer: a request its client gave up on is dropped by the runtime.</summary>
+    private TimeSpan RequestTimeout => TimeSpan.FromMilliseconds(10L * _o.ElectionTicks * _o.TickUnits);
+
     private void ClientWrite(WriteOp? op = null, SimNode? target = null)
     {
         var n = target ?? RandomAlive();
         if (n is null) return;
+        // The node forwards to the leader it knows, as the server's routing does.
+        if (target is null && n.Core!.Role != Role.Leader && n.Core.Leader is { } leader && _byId[leader].Alive) n = _byId[leader];
         op ??= new WriteOp(_nextOpId++, "k" + _rng.Next(8), "v" + _nextOpId, _now);
-        var r = n.Core!.Propose(SimNode.EncodeCommand(op.Key, op.Value));
-        if (!r.Accepted && r.Refusal == Refusal.NotLeader && r.Leader is not null && _byId[r.Leader].Alive)
-        {
-            // The client follows the redirect once, as the server's forwarding would.
-            n = _byId[r.Leader];
-            r = n.Core!.Propose(SimNode.EncodeCommand(op.Key, op.Value));
-        }
-        if (!r.Accepted)
-        {
-            if (r.Refusal == Refusal.None || string.IsNullOrEmpty(r.Message)) Fail($"refusal without a reason: {r}");
-            return;
-        }
-        n.Proposals.Add(r.Index, r.Term, op);
+        var completion = new TaskCompletionSource<ulong>();
+        n.QueuedWrites.Enqueue((op, new QueuedProposal(KvCommand.EncodeSet([KeyValuePair.Create(op.Key, op.Value)]), completion,
+            n.Processor!.DeadlineAfter(RequestTimeout), CancellationToken.None)));
     }
 
     private void ClientRead()
     {
         var n = RandomAlive();
         if (n is null) return;
-        var op = new ReadOp(_nextOpId++, "k" + _rng.Next(8), _now, _maxAckedIndex);
-        var id = _nextReadId++;
-        n.Reads[id] = op;
-        n.Core!.ReadIndex(id);
+        var op = new ReadOp(_nextOpId++, "k" + _rng.Next(8), _now, _stateChecker.MaxAckedIndex);
+        var completion = new TaskCompletionSource<string?>();
+        n.Reads.Add((op, completion.Task));
+        Run(n, p => p.StartRead(new QueuedRead(op.Key, completion, p.DeadlineAfter(RequestTimeout), CancellationToken.None)));
     }
 
     private void ClientConfigChange()
@@ -529,340 +553,146 @@ public sealed class SimCluster
         if (l.Core.ProposeConfigChange(change).Accepted) _configChanges++;
     }
 
-    private void Resolve(WriteOp op, ProposalOutcome outcome)
+    // ---- the runtime's turns -------------------------------------------------------------------------------
+
+    /// <summary>The flushes due by now finish, in order: what they cover survives a crash, and the messages held for them leave.</summary>
+    private void CompleteDueSyncs()
     {
-        switch (outcome)
+        foreach (var n in _nodes)
         {
-            case ProposalOutcome.Applied:
-                _acked++;
-                // The acknowledged write's index: where its value sits in the global history.
-                var list = _history[op.Key];
-                var idx = list.FindLast(h => h.Value == op.Value).Index;
-                if (idx == 0) Fail($"write {op} acknowledged but never applied");
-                _maxAckedIndex = Math.Max(_maxAckedIndex, idx);
-                if (_finalWrite == op) _finalWriteAcked = true;
-                break;
-            case ProposalOutcome.Superseded:
-                _superseded++;
-                if (_history.TryGetValue(op.Key, out var h) && h.Exists(x => x.Value == op.Value))
-                    Fail($"write {op} reported superseded but it was applied");
-                // It must never be applied later either (checked as entries apply).
-                _supersededValues.Add(op.Value);
-                break;
-            default:
-                _unknown++;
-                break;
+            if (n.Flusher is null) continue;
+            Run(n, p =>
+            {
+                if (n.Flusher.CompleteDue(_now) is not { } done) return;
+                _syncsCompleted++;
+                p.SyncsCompleted(done.Seq, done.Sync);
+            });
         }
     }
 
-    // ---- Ready processing ------------------------------------------------------------------------------------
+    private void CompleteSnapshotWrites()
+    {
+        foreach (var n in _nodes)
+        {
+            if (n.SnapshotWriter is { } w) Run(n, p => w.CompleteDue(_now, p));
+        }
+    }
+
+    /// <summary>As raftkvd's loop does each turn: queued writes are proposed unless the leader holds them while its entries flush.</summary>
+    private void TakeQueuedWrites()
+    {
+        foreach (var n in _nodes)
+        {
+            while (n.Alive && !n.Processor!.HoldProposals && n.QueuedWrites.TryDequeue(out var w))
+            {
+                n.Writes.Add((w.Op, w.Proposal.Completion.Task));
+                Run(n, p => p.Propose(w.Proposal));
+            }
+        }
+    }
 
     private void ProcessReadies()
     {
         foreach (var n in _nodes)
         {
-            for (var i = 0; i < 4 && n.Alive && n.Core!.HasReady; i++) HandleReady(n);
+            for (var i = 0; i < 4 && n.Alive && n.Processor!.HasReady; i++)
+            {
+                // A crash after the Ready was written (and the leader's eager messages left) but before it was durable.
+                if (_net.Faulty && _rng.NextDouble() < _o.CrashRate * _o.CrashMidReadyRate * 20) n.Disk.CrashAtNextSync = true;
+                Run(n, p => p.HandleReady());
+                n.Disk.CrashAtNextSync = false;
+                if (n.CrashAfterReady)
+                {
+                    // Right after a vote left: it must have been durable (with a restart before the other candidates'
+                    // requests arrive, a forgotten vote becomes a second vote in the same term).
+                    Crash(n);
+                }
+            }
         }
     }
 
-    private void CompleteDueSyncs()
+    /// <summary>Reads the answers the runtime gave the clients, and checks them.</summary>
+    private void CollectOutcomes()
     {
         foreach (var n in _nodes)
         {
-            if (n.Alive) CompleteSyncs(n, all: false, report: true);
-        }
-    }
-
-    // Background syncs finish in order: the image becomes what survives a crash, the messages held for it leave, and
-    // the core hears how far its log is durable.
-    private void CompleteSyncs(SimNode n, bool all, bool report)
-    {
-        while (n.PendingSyncs.TryPeek(out var p) && (all || p.Due <= _now))
-        {
-            n.PendingSyncs.Dequeue();
-            n.SyncedDisk = p.Image;
-            if (p.Image.HardState.Commit < n.DurableCommit) Fail($"{n.Id} durable commit went back from {n.DurableCommit} to {p.Image.HardState.Commit}");
-            n.DurableCommit = p.Image.HardState.Commit;
-            foreach (var m in p.Messages) SendFrom(n, m);
-            if (report) n.Core!.ReportDurable(p.Index);
-        }
-        if (n.Core is { } core) core.DeferCommitOnlyAppends = n.PendingSyncs.Count > 0;
-    }
-
-    private void SendFrom(SimNode n, Message m)
-    {
-        byte[]? data = null;
-        if (m.Type == MessageType.InstallSnapshot)
-        {
-            if (m.Snapshot!.Index != n.Disk.Snapshot.Index) Fail($"{n.Id} sends snapshot {m.Snapshot.Index} but holds {n.Disk.Snapshot.Index}");
-            data = n.SnapshotData;
-        }
-        _net.Send(_now, new Envelope(m, data, n.Incarnation, data is null ? null : n.Core));
-    }
-
-    private void HandleReady(SimNode n)
-    {
-        var core = n.Core!;
-        var rd = core.GetReady();
-        foreach (var m in rd.EagerMessages) SendFrom(n, m);
-        if (_net.Faulty && rd.MustSync && _rng.NextDouble() < _o.CrashRate * _o.CrashMidReadyRate * 20)
-        {
-            // Crash after the leader's messages left but before its own writes were durable.
-            Crash(n);
-            return;
-        }
-
-        // Async mode, as raftkvd: a Ready that installs a snapshot or changes the term or vote is synced before
-        // Advance (after everything written before it); any other is written now and synced in the background.
-        var syncNow = !_async || rd.Snapshot is not null
-            || (rd.HardState is { } changed && (changed.Term != n.Disk.HardState.Term || changed.VotedFor != n.Disk.HardState.VotedFor));
-        if (_async && syncNow) CompleteSyncs(n, all: true, report: false); // the report after Advance covers them
-
-        // Persist: snapshot, entries, hard state; then the dependent messages may go.
-        if (rd.Snapshot is { } snap)
-        {
-            if (!n.IncomingSnapshots.TryGetValue(snap.Index, out var data)) Fail($"{n.Id} installs snapshot {snap.Index} it never received");
-            n.Disk.InstallSnapshot(snap);
-            n.SnapshotData = data!;
-            n.ConfigEntryIndexes.Clear();
-            n.IncomingSnapshots.Clear();
-            _snapshots++;
-        }
-        if (rd.Entries.Count > 0)
-        {
-            var first = rd.Entries[0].Index;
-            n.ConfigEntryIndexes.RemoveWhere(i => i >= first);
-            // A sync in progress makes durable what was written when it began, not the entries replaced since.
-            foreach (var p in n.PendingSyncs) p.Index = Math.Min(p.Index, first - 1);
-            n.Disk.Append(CollectionsMarshal.AsSpan((List<Entry>)rd.Entries));
-            foreach (var e in rd.Entries)
+            for (var i = n.Writes.Count - 1; i >= 0; i--)
             {
-                if (e.Type == EntryType.Configuration) n.ConfigEntryIndexes.Add(e.Index);
-                CheckLogMatching(n, e);
+                var (op, outcome) = n.Writes[i];
+                if (!outcome.IsCompleted) continue;
+                n.Writes.RemoveAt(i);
+                Resolve(op, outcome);
+            }
+            for (var i = n.Reads.Count - 1; i >= 0; i--)
+            {
+                var (op, outcome) = n.Reads[i];
+                if (!outcome.IsCompleted) continue;
+                n.Reads.RemoveAt(i);
+                if (outcome.IsCompletedSuccessfully)
+                {
+                    _stateChecker.OnRead(n.Id, op, outcome.Result);
+                    _readsServed++;
+                }
+                else
+                {
+                    if (outcome.Exception!.InnerException is not NodeException { Message.Length: > 0 }) Fail($"read {op} failed without a reason: {outcome.Exception}");
+                    _readsFailed++;
+                }
             }
         }
-        if (rd.HardState is { } hs)
-        {
-            if (hs.Commit < n.DurableCommit) Fail($"{n.Id} durable commit went back from {n.DurableCommit} to {hs.Commit}");
-            n.Disk.SetHardState(hs);
-            if (syncNow && rd.MustSync) n.DurableCommit = hs.Commit;
-            RecordCommitted(n, hs.Commit);
-        }
-        if (rd.MustSync)
-        {
-            n.Disk.Sync();
-            n.SyncedHardState = n.Disk.HardState;
-        }
-        if (syncNow)
-        {
-            if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
-            foreach (var m in rd.Messages) SendFrom(n, m);
-        }
-        else if (!rd.MustSync)
-        {
-            // Nothing that needs a flush (at most a new commit index; a later flush covers it). Its messages may
-            // still depend on writes whose flush is in progress (an acknowledgement of entries already written), so
-            // they leave with the newest flush, or at once when none is in progress.
-            if (n.PendingSyncs.Count > 0) n.PendingSyncs.Last().Messages.AddRange(rd.Messages);
-            else foreach (var m in rd.Messages) SendFrom(n, m);
-        }
-        else
-        {
-            n.PendingSyncs.Enqueue(new PendingSync(_now + _rng.Next(_o.MaxSyncDelay + 1), ((MemoryStorage)n.Disk).Clone(), [.. rd.Messages], n.Disk.LastIndex));
-            core.DeferCommitOnlyAppends = true; // while any flush is in flight (raftkvd: one with entries), a broader case
-        }
+    }
 
-        if (_net.Faulty && _o.CrashAfterVoteRate > 0 && rd.Messages.Any(m => m.Type == MessageType.VoteResponse && !m.Reject)
-            && _rng.NextDouble() < _o.CrashAfterVoteRate)
+    private void Resolve(WriteOp op, Task<ulong> outcome)
+    {
+        if (outcome.IsCompletedSuccessfully)
         {
-            // Crash right after a vote left: it must have been durable (with a restart before the other candidates'
-            // requests arrive, a forgotten vote becomes a second vote in the same term).
-            Crash(n);
+            _acked++;
+            _stateChecker.OnAcknowledged(op, outcome.Result);
+            if (_finalWrite == op) _finalWriteAcked = true;
             return;
         }
-
-        // Apply.
-        if (rd.Snapshot is { } installed)
+        if (outcome.Exception!.InnerException is not NodeException { Message.Length: > 0 } e)
         {
-            if (installed.Index < n.Applied) Fail($"{n.Id} snapshot {installed.Index} would move applied back from {n.Applied}");
-            n.RestoreState(n.SnapshotData);
-            n.Applied = installed.Index;
-            n.Proposals.OnSnapshotRestored(installed.Index, installed.Term, Resolve);
-        }
-        foreach (var e in rd.CommittedEntries)
-        {
-            if (e.Index != n.Applied + 1) Fail($"{n.Id} applies {e.Index} after {n.Applied}");
-            CheckApplied(n, e);
-            if (e.Type == EntryType.Normal && !e.Data.IsEmpty)
-            {
-                var (k, v) = SimNode.DecodeCommand(e.Data.Span);
-                n.Kv[k] = v;
-            }
-            n.Applied = e.Index;
-            n.Proposals.OnApplied(e.Index, e.Term, Resolve);
-        }
-        foreach (var rs in rd.ReadStates)
-        {
-            // The network duplicates messages, so an answer may come twice; the first one served the request.
-            if (!n.Reads.Remove(rs.RequestId, out var op)) continue;
-            // Linearizability: the read index covers every write acknowledged before the read began.
-            if (rs.Index < op!.MinIndex) Fail($"{n.Id} read {op} got index {rs.Index} below acknowledged write index {op.MinIndex}");
-            n.ReadsAwaitingApply.Add((op, rs.Index));
-        }
-        foreach (var fr in rd.FailedReads)
-        {
-            if (!n.Reads.Remove(fr.RequestId)) continue;
-            if (!Enum.IsDefined(fr.Reason)) Fail("failed read without a reason");
-            _readsFailed++;
-        }
-        if (rd.SoftState is { Role: Role.Leader } ss) OnNewLeader(n, ss.Term);
-        core.Advance();
-        if (_async && syncNow) core.ReportDurable(n.Disk.LastIndex);
-
-        ServeReads(n);
-        MaybeSnapshot(n);
-    }
-
-    private void ServeReads(SimNode n)
-    {
-        for (var i = n.ReadsAwaitingApply.Count - 1; i >= 0; i--)
-        {
-            var (op, index) = n.ReadsAwaitingApply[i];
-            if (n.Applied < index) continue;
-            n.ReadsAwaitingApply.RemoveAt(i);
-            n.Kv.TryGetValue(op.Key, out var got);
-            var expected = ExpectedValue(op.Key, n.Applied);
-            if (got != expected) Fail($"{n.Id} read {op.Key}={got} at applied {n.Applied}, log says {expected}");
-            _readsServed++;
-        }
-    }
-
-    private void MaybeSnapshot(SimNode n)
-    {
-        if (_o.SnapshotEvery == 0 || n.Applied < n.Disk.Snapshot.Index + (ulong)_o.SnapshotEvery) return;
-        var core = n.Core!;
-        // raftkvd too waits for its background syncs before it records a snapshot and compacts the log.
-        if (_async) CompleteSyncs(n, all: true, report: true);
-        var meta = core.SnapshotMetadataAt(n.Applied);
-        n.SnapshotData = n.SerializeState();
-        n.Disk.SetSnapshot(meta);
-        var compactTo = n.Applied > (ulong)_o.TrailingEntries ? n.Applied - (ulong)_o.TrailingEntries : 0;
-        compactTo = Math.Min(compactTo, n.Disk.LastIndex);
-        if (compactTo >= n.Disk.FirstIndex)
-        {
-            n.Disk.Compact(compactTo);
-            n.ConfigEntryIndexes.RemoveWhere(i => i <= compactTo);
-        }
-        n.Disk.Sync();
-        n.SyncedHardState = n.Disk.HardState;
-        if (_async) n.SyncedDisk = ((MemoryStorage)n.Disk).Clone();
-        core.SnapshotTaken(meta);
-    }
-
-    // ---- invariants ------------------------------------------------------------------------------------------
-
-    private static ulong Hash(in Entry e)
-    {
-        var h = 14695981039346656037UL ^ (ulong)e.Type;
-        foreach (var b in e.Data.Span) h = (h ^ b) * 1099511628211UL;
-        return h;
-    }
-
-    /// <summary>Log matching (§5.3): entries with the same index and term have the same content and the same predecessor.</summary>
-    private void CheckLogMatching(SimNode n, in Entry e)
-    {
-        var prevTerm = e.Index <= 1 ? 0 : n.Disk.Term(e.Index - 1);
-        var key = (e.Index, e.Term);
-        var value = (Hash(e), prevTerm);
-        if (_entries.TryGetValue(key, out var seen))
-        {
-            if (seen != value) Fail($"log matching: {n.Id} holds {e} with prev term {prevTerm}, another node holds it with {seen}");
-        }
-        else
-        {
-            _entries[key] = value;
-        }
-    }
-
-    private void RecordCommitted(SimNode n, ulong commit)
-    {
-        if (commit == 0 || commit < n.Disk.FirstIndex - 1) return;
-        var term = n.Disk.Term(commit);
-        if (_committedTerm.TryGetValue(commit, out var t))
-        {
-            if (t != term) Fail($"committed entry changed: index {commit} term {t} vs {term} on {n.Id}");
-        }
-        else
-        {
-            _committedTerm[commit] = term;
-        }
-        if (commit > _maxCommitted) _maxCommitted = commit;
-    }
-
-    /// <summary>State machine safety: no two nodes apply different entries at one index.</summary>
-    private void CheckApplied(SimNode n, in Entry e)
-    {
-        var h = Hash(e);
-        if (_applied.TryGetValue(e.Index, out var seen))
-        {
-            if (seen != (e.Term, h)) Fail($"{n.Id} applied {e} but another node applied term {seen.Term} at that index");
+            Fail($"write {op} failed without a reason: {outcome.Exception}");
             return;
         }
-        _applied[e.Index] = (e.Term, h);
-        _maxAppliedGlobal = Math.Max(_maxAppliedGlobal, e.Index);
-        if (e.Type == EntryType.Normal && !e.Data.IsEmpty)
+        switch (e.Kind)
         {
-            var (k, v) = SimNode.DecodeCommand(e.Data.Span);
-            if (_supersededValues.Contains(v)) Fail($"{n.Id} applied {k}={v}, a write its client was told was not applied");
-            if (!_history.TryGetValue(k, out var list)) _history[k] = list = [];
-            list.Add((e.Index, v));
+            case NodeErrorKind.Timeout:
+                // The runtime lost track of it: it may or may not be applied.
+                _unknown++;
+                break;
+            case NodeErrorKind.NotApplied:
+                _superseded++;
+                _stateChecker.OnNotApplied(op);
+                break;
+            default:
+                // Refused before it was proposed (no leader, busy): never applied either.
+                _stateChecker.OnNotApplied(op);
+                break;
         }
     }
 
-    private string? ExpectedValue(string key, ulong applied)
+    /// <summary>A node's outputs: the network for its messages, and its stored snapshots for the InstallSnapshots it sends.</summary>
+    private sealed class Outputs(SimCluster cluster, SimNode node) : IMessageSink
     {
-        if (!_history.TryGetValue(key, out var list)) return null;
-        for (var i = list.Count - 1; i >= 0; i--)
+        public bool Send(Message m)
         {
-            if (list[i].Index <= applied) return list[i].Value;
+            if (cluster._net.Faulty && cluster._o.CrashAfterVoteRate > 0 && m.Type == MessageType.VoteResponse && !m.Reject
+                && cluster._rng.NextDouble() < cluster._o.CrashAfterVoteRate)
+                node.CrashAfterReady = true;
+            cluster._net.Send(cluster._now, new Envelope(m, null, node.Incarnation));
+            return true;
         }
-        return null;
-    }
 
-    /// <summary>Election safety (§5.2) and leader completeness (§5.4): one leader per term, holding every committed entry.</summary>
-    private void OnNewLeader(SimNode n, ulong term)
-    {
-        _elections++;
-        if (_leaderOfTerm.TryGetValue(term, out var other) && other != n.Id) Fail($"two leaders in term {term}: {other} and {n.Id}");
-        _leaderOfTerm[term] = n.Id;
-        if (_maxCommitted > 0 && _maxCommitted + 1 >= n.Core!.FirstIndex)
+        public bool SendSnapshot(Message m)
         {
-            var t = n.Core.TermAt(_maxCommitted);
-            if (t != _committedTerm[_maxCommitted])
-                Fail($"leader completeness: new leader {n.Id} (term {term}) lacks committed entry {_maxCommitted}@{_committedTerm[_maxCommitted]} (has term {t?.ToString() ?? "none"})");
+            if (!node.Snapshots.Stored.TryGetValue(m.Snapshot!.Index, out var data)) cluster.Fail($"{node.Id} sends snapshot {m.Snapshot.Index} it does not hold");
+            cluster._net.Send(cluster._now, new Envelope(m, data, node.Incarnation, node.Processor));
+            return true;
         }
-    }
 
-    private void CheckInvariants()
-    {
-        foreach (var n in _nodes)
-        {
-            if (!n.Alive) continue;
-            var c = n.Core!;
-            if (c.Role == Role.Leader)
-            {
-                if (_leaderOfTerm.TryGetValue(c.Term, out var l) && l != n.Id) Fail($"two leaders in term {c.Term}: {l} and {n.Id}");
-                _leaderOfTerm[c.Term] = n.Id;
-                // At most one configuration change in flight, counted from the durable log the simulator tracks.
-                var uncommitted = n.ConfigEntryIndexes.GetViewBetween(c.CommitIndex + 1, ulong.MaxValue).Count;
-                if (uncommitted > 1) Fail($"{n.Id} has {uncommitted} uncommitted configuration entries");
-            }
-            if (c.CommitIndex < n.LastCommitSeen) Fail($"{n.Id} commit went back {n.LastCommitSeen} -> {c.CommitIndex}");
-            n.LastCommitSeen = c.CommitIndex;
-            if (n.Applied < n.LastAppliedSeen) Fail($"{n.Id} applied went back {n.LastAppliedSeen} -> {n.Applied}");
-            n.LastAppliedSeen = n.Applied;
-            if (c.AppliedIndex != n.Applied) Fail($"{n.Id} core thinks applied {c.AppliedIndex}, state machine is at {n.Applied}");
-        }
+        public void ConfigurationChanged(ClusterConfig config) { }
     }
 
     // ---- liveness ----------------------------------------------------------------------------------------------
@@ -874,7 +704,7 @@ public sealed class SimCluster
         var l = leaders[0];
         var c = l.Core!;
         if (c.TermAt(c.CommitIndex) != c.Term) return false;
-        if (_finalWrite is null || (!_finalWriteAcked && l.Proposals.Count == 0 && _now % 50 == 0))
+        if (_finalWrite is null || (!_finalWriteAcked && l.Writes.Count == 0 && l.QueuedWrites.Count == 0 && _now % 50 == 0))
         {
             // One more write must go through end to end.
             _finalWrite = new WriteOp(_nextOpId++, "final", "f" + _nextOpId, _now);
@@ -884,33 +714,14 @@ public sealed class SimCluster
         foreach (var m in c.Config.Members)
         {
             var n = _byId[m.Id];
-            if (!n.Alive || n.Proposals.Count > 0) return false;
+            if (!n.Alive || n.Writes.Count > 0 || n.QueuedWrites.Count > 0) return false;
         }
-        CheckFinalState(l);
+        _stateChecker.CheckFinalState(l, _nodes.Where(n => n.Alive));
         return true;
     }
 
-    /// <summary>
-    /// Once recovered, every acknowledged write is in the leader's state machine, and every live node's state machine
-    /// is exactly the committed history up to its applied index (a node that lost its storage rebuilt it).
-    /// </summary>
-    private void CheckFinalState(SimNode leader)
-    {
-        if (leader.Applied < _maxAckedIndex) Fail($"leader {leader.Id} applied {leader.Applied}, below acknowledged write index {_maxAckedIndex}");
-        foreach (var n in _nodes.Where(n => n.Alive))
-        {
-            foreach (var key in _history.Keys)
-            {
-                n.Kv.TryGetValue(key, out var got);
-                var expected = ExpectedValue(key, n.Applied);
-                if (got != expected) Fail($"{n.Id} (life {n.Lives}) holds {key}={got} at applied {n.Applied}, the committed history says {expected}");
-            }
-            if (n.Kv.Count > _history.Count) Fail($"{n.Id} holds keys that were never committed");
-        }
-    }
-
     private string LivenessReport() => string.Join("; ", _nodes.Select(n => n.Alive
-        ? $"{n.Id} {n.Core!.Role} t{n.Core.Term} leader={n.Core.Leader} commit={n.Core.CommitIndex} last={n.Core.LastIndex} applied={n.Applied} pending={n.Proposals.Count} config={n.Core.Config}" +
-          (n.Lives > 1 || n.Core.StaleIncarnationDrops > 0 ? $" life={n.Lives} staleDrops={n.Core.StaleIncarnationDrops}" : "")
+        ? $"{n.Id} {n.Core!.Role} t{n.Core.Term} leader={n.Core.Leader} commit={n.Core.CommitIndex} last={n.Core.LastIndex} applied={n.State!.AppliedIndex} pending={n.Writes.Count} config={n.Core.Config}" +
+          (n.Lives > 1 ? $" life={n.Lives}" : "")
         : $"{n.Id} down")) + $"; final write acked={_finalWriteAcked}" + string.Concat(_rejoins.Select(j => "; " + j));
 }

@@ -1,19 +1,21 @@
+using RaftKv.Node.Runtime;
 using RaftKv.Raft;
+
 namespace RaftKv.Simulation;
 
 /// <summary>
 /// A message in flight, with the snapshot bytes that travel beside an InstallSnapshot, the incarnation of the process
 /// that sent it (what the real transport's connection announced in its handshake: a message a node sent before it lost
-/// its data still arrives as its previous incarnation's), and the core that sent it (to report a transfer's outcome to).
+/// its data still arrives as its previous incarnation's), and the runtime that sent it (to report a transfer's outcome to).
 /// </summary>
-public sealed record Envelope(Message Message, byte[]? SnapshotData, ulong FromIncarnation, RaftCore? Sender = null);
+internal sealed record Envelope(Message Message, byte[]? SnapshotData, ulong FromIncarnation, ReadyProcessor? Sender = null);
 
 /// <summary>
 /// The simulated network: random delay (and so reordering), now and then a very long one, loss, duplication, and
 /// partitions, symmetric or one-way.
 /// Everything is decided by the cluster's single random generator.
 /// </summary>
-public sealed class SimNetwork(Random random, SimOptions options)
+internal sealed class SimNetwork(Random random, SimOptions options)
 {
     private readonly PriorityQueue<Envelope, (long Time, long Seq)> _queue = new();
     private readonly HashSet<(string From, string To)> _blocked = [];

@@ -1,105 +1,60 @@
+using RaftKv.Node.Runtime;
 using RaftKv.Raft;
-using System.Text;
 
 namespace RaftKv.Simulation;
 
 /// <summary>A client write: set Key to a value unique to this operation.</summary>
-public sealed record WriteOp(long Id, string Key, string Value, long Start);
+internal sealed record WriteOp(long Id, string Key, string Value, long Start);
 
 /// <summary>A client read: the value of Key must reflect every write acknowledged before Start (MinIndex).</summary>
-public sealed record ReadOp(long Id, string Key, long Start, ulong MinIndex);
-
-/// <summary>A background sync in async mode: at <see cref="Due"/> the disk image becomes durable and the messages leave.</summary>
-public sealed class PendingSync(long due, MemoryStorage image, List<Message> messages, ulong index)
-{
-    public long Due { get; } = due;
-    public MemoryStorage Image { get; } = image;
-    public List<Message> Messages { get; } = messages;
-
-    /// <summary>The last index written when the sync began, capped at the first entry replaced since.</summary>
-    public ulong Index { get; set; } = index;
-}
+internal sealed record ReadOp(long Id, string Key, long Start, ulong MinIndex);
 
 /// <summary>
-/// One simulated server: its disk (what survives a crash: the log storage and the snapshot bytes), and, while it
-/// is up, its core, its key-value state machine and the client requests it is handling.
+/// One simulated server. What survives a crash: its disk and its stored snapshots. While it is up, a life of the
+/// node's runtime: the same <see cref="ReadyProcessor"/> raftkvd runs, over the real key-value state machine, with
+/// the simulator's flusher and snapshot writer, and the client requests it is handling.
 /// </summary>
-public sealed class SimNode(string id, IRaftLogStorage disk)
+internal sealed class SimNode(string id, SimDisk disk)
 {
     public string Id { get; } = id;
 
     /// <summary>
-    /// Which life of this server is running: drawn when its storage is created (at founding and after each wipe), as
-    /// raftkvd does; see <see cref="Member.Incarnation"/>.
+    /// Which life of this server's storage is running: drawn when its storage is created (at founding and after each
+    /// wipe), as raftkvd does; see <see cref="Member.Incarnation"/>.
     /// </summary>
     public ulong Incarnation { get; set; }
 
     /// <summary>How many times its storage was created (1 + wipes).</summary>
     public int Lives { get; set; } = 1;
 
-    /// <summary>Durable: survives crashes. Written only when a Ready is persisted.</summary>
-    public IRaftLogStorage Disk { get; set; } = disk;
+    /// <summary>Durable: survives crashes.</summary>
+    public SimDisk Disk { get; set; } = disk;
 
-    /// <summary>
-    /// Async mode: what of <see cref="Disk"/> has been synced (a crash puts this back in its place), and the syncs in
-    /// progress, oldest first, each with the messages that wait for it.
-    /// </summary>
-    public MemoryStorage? SyncedDisk { get; set; }
+    /// <summary>Durable snapshot bytes.</summary>
+    public SimSnapshotFiles Snapshots { get; set; } = new();
 
-    public Queue<PendingSync> PendingSyncs { get; } = new();
+    // ---- one life -------------------------------------------------------------------------------------------
 
-    /// <summary>
-    /// Sync mode: the hard state as of the last sync. A Ready that only moves the commit index is written without a
-    /// sync (<see cref="Ready.MustSync"/>), so a crash may or may not keep it.
-    /// </summary>
-    public HardState SyncedHardState { get; set; }
+    public ReadyProcessor? Processor { get; set; }
+    public RaftCore? Core => Processor?.Core;
+    public bool Alive => Processor is not null;
+    public CheckedStateMachine? State { get; set; }
+    public SimSyncFlusher? Flusher { get; set; }
+    public SimSnapshotFiles.Writer? SnapshotWriter { get; set; }
 
-    /// <summary>Durable snapshot bytes matching Disk.Snapshot.</summary>
-    public byte[] SnapshotData { get; set; } = [];
+    /// <summary>Writes waiting for the loop to take them (held while the leader's entries flush, as raftkvd holds them).</summary>
+    public Queue<(WriteOp Op, QueuedProposal Proposal)> QueuedWrites { get; } = new();
 
-    public RaftCore? Core { get; set; }
-    public bool Alive => Core is not null;
+    /// <summary>Writes handed to the processor, until their completion says how they ended.</summary>
+    public List<(WriteOp Op, Task<ulong> Outcome)> Writes { get; } = [];
 
-    public Dictionary<string, string> Kv { get; } = new(StringComparer.Ordinal);
-    public ulong Applied { get; set; }
+    public List<(ReadOp Op, Task<string?> Outcome)> Reads { get; } = [];
 
-    /// <summary>Snapshot bytes received with InstallSnapshot messages, by snapshot index, until the core installs one.</summary>
-    public Dictionary<ulong, byte[]> IncomingSnapshots { get; } = [];
+    /// <summary>Set when this Ready sent a vote and the schedule crashes the node right after.</summary>
+    public bool CrashAfterReady { get; set; }
 
-    public ProposalTracker<WriteOp> Proposals { get; set; } = new();
-    public Dictionary<ulong, ReadOp> Reads { get; } = [];
-    public List<(ReadOp Op, ulong Index)> ReadsAwaitingApply { get; } = [];
-
-    /// <summary>Indexes of configuration entries in the durable log (kept by the simulator, independently of the core).</summary>
-    public SortedSet<ulong> ConfigEntryIndexes { get; } = [];
-
-    // Monotonicity watermarks: within one life for volatile indexes, across restarts for the durable commit (a wipe
-    // resets them all: that storage is gone).
+    // Monotonicity watermarks within one life.
     public ulong LastCommitSeen { get; set; }
     public ulong LastAppliedSeen { get; set; }
-    public ulong DurableCommit { get; set; }
     public int TickOffset { get; set; }
-
-    public static byte[] EncodeCommand(string key, string value) => Encoding.UTF8.GetBytes(key + "=" + value);
-
-    public static (string Key, string Value) DecodeCommand(ReadOnlySpan<byte> data)
-    {
-        var s = Encoding.UTF8.GetString(data);
-        var eq = s.IndexOf('=');
-        return (s[..eq], s[(eq + 1)..]);
-    }
-
-    public byte[] SerializeState() =>
-        Encoding.UTF8.GetBytes(string.Join("\n", Kv.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + p.Value)));
-
-    public void RestoreState(byte[] data)
-    {
-        Kv.Clear();
-        if (data.Length == 0) return;
-        foreach (var line in Encoding.UTF8.GetString(data).Split('\n'))
-        {
-            var (k, v) = DecodeCommand(Encoding.UTF8.GetBytes(line));
-            Kv[k] = v;
-        }
-    }
 }

@@ -17,7 +17,7 @@ public sealed record SimOptions
     public double DuplicateRate { get; init; }
     public double PartitionRate { get; init; }
     public double CrashRate { get; init; }
-    /// <summary>Chance that a crash hits between sending a leader's eager messages and persisting its Ready.</summary>
+    /// <summary>Chance that a crash hits after a Ready is written (and a leader's eager messages left) and before it is durable.</summary>
     public double CrashMidReadyRate { get; init; }
     public double WriteRate { get; init; } = 0.05;
     public double ReadRate { get; init; } = 0.03;
@@ -70,6 +70,21 @@ public sealed record SimOptions
     /// </summary>
     public bool StampIncarnations { get; init; } = true;
 
+    /// <summary>Chance that a flush fails (the node stops, as raftkvd does, and restarts with what was durable).</summary>
+    public double SyncFailureRate { get; init; }
+
+    /// <summary>
+    /// Chance that a crash with background syncs in flight keeps part of what they were flushing (a torn write: the
+    /// log as one of them began) instead of only what the last completed sync covered.
+    /// </summary>
+    public double TornCrashRate { get; init; }
+
+    /// <summary>Chance that writing a local snapshot fails (automatic snapshots then pause).</summary>
+    public double SnapshotWriteFailureRate { get; init; }
+
+    /// <summary>Longest time writing a local snapshot takes.</summary>
+    public int MaxSnapshotWriteDelay { get; init; }
+
     /// <summary>A varied schedule: fault rates and sizes differ from seed to seed so that many regimes are covered.</summary>
     public static SimOptions ForSeed(int seed)
     {
@@ -99,6 +114,10 @@ public sealed record SimOptions
             QuickRestartRate = r.NextDouble() * 0.5,
             SlowMessageRate = r.NextDouble() < 0.5 ? r.NextDouble() * 0.05 : 0,
             ReportSnapshots = r.NextDouble() < 0.5,
+            SyncFailureRate = r.NextDouble() < 0.3 ? r.NextDouble() * 0.002 : 0,
+            TornCrashRate = r.NextDouble(),
+            SnapshotWriteFailureRate = r.NextDouble() < 0.3 ? r.NextDouble() * 0.3 : 0,
+            MaxSnapshotWriteDelay = r.Next(0, 40),
         };
     }
 

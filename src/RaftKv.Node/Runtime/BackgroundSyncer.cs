@@ -1,22 +1,22 @@
-using RaftKv.Storage;
+using RaftKv.Raft;
 
 namespace RaftKv.Node.Runtime;
 
 /// <summary>
 /// The thread that flushes the WAL to the device while the raft loop goes on stepping the core (see
-/// <see cref="RaftKv.Raft.RaftOptions.AsyncStorageSync"/>). The loop hands it each turn's sync with a sequence number;
+/// <see cref="RaftOptions.AsyncStorageSync"/>): the <see cref="ISyncFlusher"/> of a real node. The loop hands it each turn's sync with a sequence number;
 /// it flushes the newest one it has (one fdatasync covers every write before it, so syncs asked for during a flush
 /// are grouped into the next) and reports the sequence number it reached.
 /// </summary>
-internal sealed class BackgroundSyncer : IDisposable
+internal sealed class BackgroundSyncer : ISyncFlusher, IDisposable
 {
     // A plain object: Monitor.Wait and Pulse need one.
     private readonly object _lock = new();
     private readonly Thread _thread;
-    private readonly Action<long, BackgroundSync> _synced;
+    private readonly Action<long, IBackgroundSync> _synced;
     private readonly Action<Exception> _failed;
-    private readonly Action<BackgroundSync> _flush;
-    private BackgroundSync? _newest;
+    private readonly Action<IBackgroundSync> _flush;
+    private IBackgroundSync? _newest;
     private long _requested;
     private long _done;
     private Exception? _error;
@@ -25,8 +25,8 @@ internal sealed class BackgroundSyncer : IDisposable
     /// <param name="name">Names the thread (the node id).</param>
     /// <param name="synced">Called on the syncer's thread after each flush, with the sequence number reached and the sync flushed.</param>
     /// <param name="failed">Called once on the syncer's thread if a flush fails; the syncer then stops.</param>
-    /// <param name="flush">Replaces <see cref="BackgroundSync.Flush"/> (tests make it hang).</param>
-    public BackgroundSyncer(string name, Action<long, BackgroundSync> synced, Action<Exception> failed, Action<BackgroundSync>? flush = null)
+    /// <param name="flush">Replaces <see cref="IBackgroundSync.Flush"/> (tests make it hang).</param>
+    public BackgroundSyncer(string name, Action<long, IBackgroundSync> synced, Action<Exception> failed, Action<IBackgroundSync>? flush = null)
     {
         _synced = synced;
         _failed = failed;
@@ -36,7 +36,7 @@ internal sealed class BackgroundSyncer : IDisposable
     }
 
     /// <summary>Asks for <paramref name="sync"/> (sequence number <paramref name="seq"/>, increasing) to be flushed.</summary>
-    public void Request(BackgroundSync sync, long seq)
+    public void Request(IBackgroundSync sync, long seq)
     {
         lock (_lock)
         {
@@ -62,7 +62,7 @@ internal sealed class BackgroundSyncer : IDisposable
     {
         while (true)
         {
-            BackgroundSync sync;
+            IBackgroundSync sync;
             long seq;
             lock (_lock)
             {

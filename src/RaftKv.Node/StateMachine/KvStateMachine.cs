@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using RaftKv.Raft;
 
 namespace RaftKv.Node.StateMachine;
 
@@ -7,7 +8,8 @@ namespace RaftKv.Node.StateMachine;
 /// The replicated key-value map. The raft loop applies committed entries to it strictly in log order; readers at
 /// any thread take the lock briefly, so a multi-key set is never seen half-applied.
 /// </summary>
-internal sealed class KvStateMachine
+/// <param name="reportMalformed">Told of each command skipped as malformed (once per entry, on every node alike).</param>
+internal sealed class KvStateMachine(Action<string>? reportMalformed = null) : IStateMachine
 {
     private readonly Dictionary<string, string> _map = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -26,6 +28,13 @@ internal sealed class KvStateMachine
     public string? Get(string key)
     {
         lock (_lock) return _map.TryGetValue(key, out var v) ? v : null;
+    }
+
+    /// <inheritdoc />
+    public void Apply(in Entry entry)
+    {
+        if (entry.Type == EntryType.Normal && !entry.Data.IsEmpty) Apply(entry.Index, entry.Data.Span, reportMalformed);
+        else Skip(entry.Index);
     }
 
     /// <summary>Applies one committed entry's command. A malformed command is skipped (and reported) on every node alike.</summary>
@@ -65,6 +74,14 @@ internal sealed class KvStateMachine
     public KeyValuePair<string, string>[] Export()
     {
         lock (_lock) return [.. _map];
+    }
+
+    /// <inheritdoc />
+    public IStateSnapshot TakeSnapshot() => new Copy(Export());
+
+    private sealed class Copy(KeyValuePair<string, string>[] pairs) : IStateSnapshot
+    {
+        public void WriteTo(Stream output) => WriteSnapshot(pairs, output);
     }
 
     /// <summary>Writes a copy taken with <see cref="Export"/>: count, then length-prefixed UTF-8 pairs.</summary>

@@ -43,7 +43,34 @@ public interface IRaftLogStorage : IDisposable
     void SetHardState(HardState state);
 
     /// <summary>Makes every write so far durable (one fsync for a whole batch).</summary>
+    /// <exception cref="InvalidOperationException">A sync begun with <see cref="BeginSync"/> is not completed yet.</exception>
     void Sync();
+
+    /// <summary>
+    /// Whether a sync can be split off the owner's thread with <see cref="BeginSync"/>. A log with nothing to flush
+    /// says no: the runtime then syncs inline, which costs it nothing.
+    /// </summary>
+    bool SyncsInBackground { get; }
+
+    /// <summary>
+    /// The first half of <see cref="Sync"/>, for an owner that flushes on another thread: hands everything written so
+    /// far to the operating system and returns the flush that makes it durable. Run <see cref="IBackgroundSync.Flush"/>
+    /// on any thread, then <see cref="CompleteSync"/> on the owner's thread, in the order the syncs began.
+    /// </summary>
+    /// <exception cref="NotSupportedException"><see cref="SyncsInBackground"/> is false.</exception>
+    IBackgroundSync BeginSync();
+
+    /// <summary>Finishes a sync begun with <see cref="BeginSync"/> once it was flushed (or covered by a newer flush).</summary>
+    void CompleteSync(IBackgroundSync sync);
+
+    /// <summary>Marks the log unusable after a background flush failed, as a failed <see cref="Sync"/> would.</summary>
+    void FailSync(Exception error);
+
+    /// <summary>
+    /// Hands buffered writes to the operating system without a sync: they then survive a crash of this process, though
+    /// not of the machine. Used for a hard state that only moves the commit index, which needs no sync.
+    /// </summary>
+    void FlushToOs();
 
     /// <summary>Replaces the whole log by a snapshot received from the leader: no entries, FirstIndex = snapshot.Index + 1.</summary>
     void InstallSnapshot(SnapshotMetadata snapshot);

@@ -66,6 +66,22 @@ public sealed class MemoryStorage : IRaftLogStorage
     public void Sync() { }
 
     /// <inheritdoc />
+    /// <remarks>Nothing to flush: the runtime syncs inline, at no cost.</remarks>
+    public bool SyncsInBackground => false;
+
+    /// <inheritdoc />
+    public IBackgroundSync BeginSync() => throw new NotSupportedException("a log in memory has nothing to flush in the background");
+
+    /// <inheritdoc />
+    public void CompleteSync(IBackgroundSync sync) => throw new NotSupportedException("a log in memory has nothing to flush in the background");
+
+    /// <inheritdoc />
+    public void FailSync(Exception error) { }
+
+    /// <inheritdoc />
+    public void FlushToOs() { }
+
+    /// <inheritdoc />
     public void InstallSnapshot(SnapshotMetadata snapshot)
     {
         _entries.Clear();

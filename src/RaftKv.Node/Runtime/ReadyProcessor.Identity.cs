@@ -5,13 +5,16 @@ namespace RaftKv.Node.Runtime;
 
 // Identities at the edges: what the loop says when a member's previous life is heard from, and how a leader gives a
 // cluster founded before identities existed its cluster id and its members' incarnations.
-internal sealed partial class RaftLoop
+internal sealed partial class ReadyProcessor
 {
+    // Stale-incarnation drops, logged at most once a minute per sender (TimeProvider timestamps).
+    private readonly Dictionary<string, long> _staleLogged = new(StringComparer.Ordinal);
+
     /// <summary>Says that a member's previous life was heard from, and what to do about it (at most once a minute per sender).</summary>
     private void LogStaleIncarnation(Message m)
     {
-        var now = Environment.TickCount64;
-        if (_staleLogged.TryGetValue(m.From, out var last) && now - last < 60_000) return;
+        var now = _time.GetTimestamp();
+        if (_staleLogged.TryGetValue(m.From, out var last) && _time.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1)) return;
         _staleLogged[m.From] = now;
         var recorded = _core.Config.Find(m.From)?.Incarnation ?? 0;
         _log.LogWarning(
@@ -39,7 +42,7 @@ internal sealed partial class RaftLoop
             foreach (var m in config.Members)
             {
                 if (m.Incarnation != 0) continue;
-                var seen = m.Id == _options.Id ? _incarnation : _core.ObservedIncarnation(m.Id);
+                var seen = m.Id == _options.Id ? _options.Incarnation : _core.ObservedIncarnation(m.Id);
                 if (seen == 0) continue;
                 change = new ConfigChange(m.IsVoter ? ConfigChangeType.AddVoter : ConfigChangeType.AddNonVoter, m.Id, m.Address, seen);
                 break;

@@ -1,18 +1,16 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using RaftKv.Raft;
-using RaftKv.Storage;
 
 namespace RaftKv.Node.Runtime;
 
-// Syncing the WAL off the loop thread (RaftOptions.AsyncStorageSync). A turn writes its Ready to the WAL, hands the
-// fdatasync to the BackgroundSyncer and goes on: the leader keeps taking proposals and counting acknowledgements
-// while its own disk flushes (two followers' durable copies commit an entry without it). What must wait for the
-// flush waits here: the Ready's messages (a follower's acknowledgements and every other reply) and the core's count
-// of the leader's own log. A Ready that changes the term or vote or installs a snapshot is synced inline, as before.
-internal sealed partial class RaftLoop
+// Syncing the log off the loop thread (RaftOptions.AsyncStorageSync). A turn writes its Ready to the log, hands the
+// flush to the ISyncFlusher and goes on: the leader keeps taking proposals and counting acknowledgements while its
+// own disk flushes (two followers' durable copies commit an entry without it). What must wait for the flush waits
+// here: the Ready's messages (a follower's acknowledgements and every other reply) and the core's count of the
+// leader's own log. A Ready that changes the term or vote or installs a snapshot is synced inline.
+internal sealed partial class ReadyProcessor
 {
-    private sealed record InFlightSync(long Seq, BackgroundSync Sync, bool HasEntries, long Started)
+    private sealed record InFlightSync(long Seq, IBackgroundSync Sync, bool HasEntries, long Started)
     {
         /// <summary>Messages that leave once the flush is done.</summary>
         public List<Message>? Messages { get; set; }
@@ -21,21 +19,26 @@ internal sealed partial class RaftLoop
         public ulong Index { get; set; }
     }
 
-    private readonly BackgroundSyncer? _syncer;
     private readonly Queue<InFlightSync> _inFlight = new();
     private InFlightSync? _lastEnqueued; // the queue's last element whenever it is not empty (a Queue has no cheap Last)
     private long _nextSyncSeq = 1;
     private int _entrySyncsInFlight;
-    // HoldProposals as last set by the loop, for the threads that post proposals: while it is true a new proposal does
-    // not wake the loop, which could do nothing with it but go back to sleep.
+    // HoldProposals as last set, for the threads that post proposals: while it is true a new proposal need not wake
+    // the loop, which could do nothing with it but go back to sleep.
     private volatile bool _proposalsHeld;
 
     /// <summary>
     /// New proposals wait while the leader's last entries are flushing: they gather into one batch (one write, one
     /// Append per follower, one flush), as they did while an inline flush blocked the loop, while acknowledgements
-    /// and reads are still handled at once.
+    /// and reads are still handled at once. The loop does not call <see cref="Propose"/> meanwhile.
     /// </summary>
-    private bool HoldProposals => _entrySyncsInFlight > 0;
+    public bool HoldProposals => _entrySyncsInFlight > 0;
+
+    /// <summary><see cref="HoldProposals"/> for other threads (see RaftLoop.PostProposal).</summary>
+    public bool ProposalsHeld => _proposalsHeld;
+
+    /// <summary>Background syncs begun and not yet completed.</summary>
+    public int SyncsInFlight => _inFlight.Count;
 
     private void EntrySyncsChanged(int by)
     {
@@ -43,12 +46,10 @@ internal sealed partial class RaftLoop
         _proposalsHeld = _entrySyncsInFlight > 0;
         // The held proposals' Appends will carry the commit index: no need to send it alone meanwhile.
         _core.DeferCommitOnlyAppends = _proposalsHeld;
-        // Pairs with the barrier in PostProposal: either the poster sees the hold lifted and wakes the loop, or the loop,
-        // checking the queue after this, sees the proposal (RaftLoop.Run checks before it waits).
+        // Pairs with the barrier in RaftLoop.PostProposal: either the poster sees the hold lifted and wakes the loop,
+        // or the loop, checking the queue after this, sees the proposal (RaftLoop.Run checks before it waits).
         Interlocked.MemoryBarrier();
     }
-
-    private FileLogStorage Wal => (FileLogStorage)_storage;
 
     /// <summary>
     /// Only a leader syncs in the background, and not a Ready that changes the term or vote or installs a snapshot.
@@ -57,7 +58,7 @@ internal sealed partial class RaftLoop
     /// </summary>
     private bool MustSyncInline(Ready rd)
     {
-        if (_syncer is null || rd.Snapshot is not null || _core.Role != Role.Leader) return true;
+        if (_flusher is null || rd.Snapshot is not null || _core.Role != Role.Leader) return true;
         if (rd.HardState is not { } hs) return false;
         var stored = _storage.HardState;
         return hs.Term != stored.Term || hs.VotedFor != stored.VotedFor;
@@ -70,21 +71,21 @@ internal sealed partial class RaftLoop
         {
             // Nothing to flush (at most a new commit index, which a later flush covers). Its messages leave with the
             // newest flush in progress, which they may depend on, or at once when there is none; either way this
-            // costs no fdatasync of its own.
+            // costs no flush of its own.
             if (_inFlight.Count > 0 && rd.Messages.Count > 0) (_lastEnqueued!.Messages ??= []).AddRange(rd.Messages);
             else foreach (var m in rd.Messages) Dispatch(m);
             return;
         }
-        var sync = Wal.BeginSync();
+        var sync = _storage.BeginSync();
         var seq = _nextSyncSeq++;
-        _lastEnqueued = new InFlightSync(seq, sync, rd.Entries.Count > 0, Stopwatch.GetTimestamp())
+        _lastEnqueued = new InFlightSync(seq, sync, rd.Entries.Count > 0, _time.GetTimestamp())
         {
             Index = _storage.LastIndex,
             Messages = rd.Messages.Count > 0 ? [.. rd.Messages] : null,
         };
         _inFlight.Enqueue(_lastEnqueued);
         if (rd.Entries.Count > 0) EntrySyncsChanged(+1);
-        _syncer!.Request(sync, seq);
+        _flusher!.Request(sync, seq);
     }
 
     /// <summary>Entries from <paramref name="first"/> on are being replaced: syncs in flight do not make the new ones durable.</summary>
@@ -93,38 +94,21 @@ internal sealed partial class RaftLoop
         foreach (var s in _inFlight) s.Index = Math.Min(s.Index, first - 1);
     }
 
-    // Runs on the syncer's thread.
-    private void OnSynced(long seq, BackgroundSync sync)
-    {
-        if (_stopping) return;
-        try
-        {
-            Post(() => CompleteSyncs(seq, sync, report: true));
-        }
-        catch (NodeException)
-        {
-            // Stopping: nothing waits for it any more.
-        }
-    }
+    /// <summary>
+    /// The flusher reached sync <paramref name="seq"/> by flushing <paramref name="flushed"/> (which covers the older
+    /// ones): send the messages that waited for them and tell the core how far its log is durable.
+    /// </summary>
+    public void SyncsCompleted(long seq, IBackgroundSync flushed) => CompleteSyncs(seq, flushed, report: true);
 
-    private void OnSyncFailed(Exception e)
-    {
-        Wal.FailSync(e);
-        if (_stopping) return;
-        try
-        {
-            Post(() => throw new IOException("syncing the WAL failed: " + e.Message, e));
-        }
-        catch (NodeException)
-        {
-        }
-    }
+    /// <summary>A background flush failed: nothing written since the last good one is known to be durable, and the node must stop.</summary>
+    /// <exception cref="IOException">Always.</exception>
+    public static void SyncFailed(Exception error) => throw new IOException("syncing the WAL failed: " + error.Message, error);
 
     /// <summary>
     /// The syncs up to <paramref name="seq"/> are durable (<paramref name="flushed"/> was flushed and covers the older
     /// ones): send the messages that waited for them and, unless inside a Ready, tell the core how far its log is durable.
     /// </summary>
-    private void CompleteSyncs(long seq, BackgroundSync flushed, bool report)
+    private void CompleteSyncs(long seq, IBackgroundSync flushed, bool report)
     {
         ulong durable = 0;
         var any = false;
@@ -133,7 +117,7 @@ internal sealed partial class RaftLoop
             _inFlight.Dequeue();
             if (s.HasEntries) EntrySyncsChanged(-1);
             if (!ReferenceEquals(s.Sync, flushed)) s.Sync.CoveredBy(flushed);
-            Wal.CompleteSync(s.Sync);
+            _storage.CompleteSync(s.Sync);
             if (s.Messages is not null)
             {
                 foreach (var m in s.Messages) Dispatch(m);
@@ -143,7 +127,7 @@ internal sealed partial class RaftLoop
         }
         if (any && report) _core.ReportDurable(durable);
         // Peers found unreachable while sending are reported to the core when it can take input.
-        if (report) ReportUnreachablePeers();
+        if (report) ReportDeliveryFailures();
     }
 
     /// <summary>
@@ -153,8 +137,10 @@ internal sealed partial class RaftLoop
     /// </summary>
     private void WaitForStuckSync()
     {
-        if (!_inFlight.TryPeek(out var oldest) || Stopwatch.GetElapsedTime(oldest.Started) < _options.ElectionTimeout) return;
-        _log.LogWarning("a WAL flush has taken {Ms:0} ms; the raft loop waits for it", Stopwatch.GetElapsedTime(oldest.Started).TotalMilliseconds);
+        if (!_inFlight.TryPeek(out var oldest)) return;
+        var age = _time.GetElapsedTime(oldest.Started);
+        if (age < _options.StuckSyncTimeout) return;
+        _log.LogWarning("a WAL flush has taken {Ms:0} ms; the raft loop waits for it", age.TotalMilliseconds);
         DrainSyncs(report: true);
     }
 
@@ -163,7 +149,7 @@ internal sealed partial class RaftLoop
     {
         if (_inFlight.Count == 0) return;
         var newest = _lastEnqueued!;
-        _syncer!.WaitFor(newest.Seq);
+        _flusher!.WaitFor(newest.Seq);
         CompleteSyncs(newest.Seq, newest.Sync, report);
     }
 }

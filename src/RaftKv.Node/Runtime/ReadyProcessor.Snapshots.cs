@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using RaftKv.Node.StateMachine;
 using RaftKv.Raft;
 
 namespace RaftKv.Node.Runtime;
@@ -9,35 +8,35 @@ namespace RaftKv.Node.Runtime;
 // writes every key, so with a fixed threshold its cost per write would grow with the data (at 300,000 keys, 8192
 // entries apart, each write would pay for writing 37 keys); this way it stays under two keys per write, and the log
 // kept is at most comparable to the map in size.
-// The map is copied on the loop (a memory copy), written to disk on a worker thread while writes go on, and only
-// then recorded and the log compacted, keeping TrailingLogs entries for followers that lag a little.
-internal sealed partial class RaftLoop
+// The state is copied on the loop (a memory copy), written out off the loop (ISnapshotFiles) while writes go on, and
+// only then recorded and the log compacted, keeping TrailingLogs entries for followers that lag a little.
+internal sealed partial class ReadyProcessor
 {
-    /// <summary>
-    /// How long automatic snapshots pause after one fails (a full disk, a deleted directory). Without the pause the
-    /// count check would start another one after every write, each failing the same way and logging an error.
-    /// </summary>
-    internal static readonly TimeSpan SnapshotRetryDelay = TimeSpan.FromSeconds(10);
-
     private readonly List<TaskCompletionSource<ulong>> _snapshotWaiters = [];
-    // Environment.TickCount64 before which automatic snapshots wait (a monotonic clock: a wall clock stepped back by
-    // NTP would stretch the pause).
-    private long _snapshotRetryAt;
+    private bool _snapshotInProgress;
+    // TimeProvider timestamps: when the next snapshot by time is due, and before which automatic snapshots wait after
+    // one failed (a monotonic clock: a wall clock stepped back would stretch the pause).
+    private long _nextSnapshotCheck = long.MaxValue;
+    private long _snapshotRetryAt = long.MinValue;
+
+    /// <summary>Takes a snapshot now (if anything was applied since the last one); <paramref name="completion"/> ends with the snapshot's index.</summary>
+    public void TakeSnapshotNow(TaskCompletionSource<ulong> completion) => MaybeStartSnapshot(byInterval: false, completion);
 
     private void MaybeStartSnapshot(bool byInterval, TaskCompletionSource<ulong>? manual = null)
     {
         if (manual is not null) _snapshotWaiters.Add(manual);
         if (_snapshotInProgress) return;
+        var now = _time.GetTimestamp();
         // A snapshot asked for by an operator is tried at once; automatic ones wait out the pause after a failure.
-        if (_snapshotWaiters.Count == 0 && Environment.TickCount64 < _snapshotRetryAt) return;
+        if (_snapshotWaiters.Count == 0 && now < _snapshotRetryAt) return;
         var applied = _state.AppliedIndex;
         var last = _storage.Snapshot.Index;
         bool due;
         if (_snapshotWaiters.Count > 0) due = applied > last;
         else if (byInterval)
         {
-            if (DateTime.UtcNow < _nextSnapshotCheck) return;
-            _nextSnapshotCheck = DateTime.UtcNow + _options.SnapshotInterval;
+            if (now < _nextSnapshotCheck) return;
+            _nextSnapshotCheck = After(now, _options.SnapshotInterval);
             due = applied > last;
         }
         else due = applied >= last + Math.Max((ulong)_options.SnapshotThreshold, (ulong)_state.Count / 2);
@@ -47,38 +46,24 @@ internal sealed partial class RaftLoop
             return;
         }
         var meta = _core.SnapshotMetadataAt(applied);
-        var pairs = _state.Export();
+        var view = _state.TakeSnapshot();
         _snapshotInProgress = true;
-        Task.Run(() =>
-        {
-            using var writer = _snapshots.Create(meta);
-            KvStateMachine.WriteSnapshot(pairs, writer.Stream);
-            writer.Commit();
-        }).ContinueWith(t =>
-        {
-            try
-            {
-                Post(() => FinishSnapshot(meta, t.Exception?.GetBaseException()));
-            }
-            catch (NodeException)
-            {
-                // Shutting down: the snapshot file is complete but unrecorded; the next start finds it.
-            }
-        }, TaskScheduler.Default);
+        _snapshots.StartWrite(meta, view);
     }
 
-    private void FinishSnapshot(SnapshotMetadata meta, Exception? error)
+    /// <summary>Snapshot <paramref name="meta"/> was written (or failed with <paramref name="error"/>): record it and compact the log.</summary>
+    public void SnapshotWritten(SnapshotMetadata meta, Exception? error)
     {
         _snapshotInProgress = false;
         if (error is not null)
         {
-            _snapshotRetryAt = Environment.TickCount64 + (long)SnapshotRetryDelay.TotalMilliseconds;
-            _log.LogError(error, "writing snapshot {Index} failed; automatic snapshots pause for {Seconds:0} s", meta.Index, SnapshotRetryDelay.TotalSeconds);
+            _snapshotRetryAt = After(_time.GetTimestamp(), _options.SnapshotRetryDelay);
+            _log.LogError(error, "writing snapshot {Index} failed; automatic snapshots pause for {Seconds:0} s", meta.Index, _options.SnapshotRetryDelay.TotalSeconds);
             CompleteSnapshotWaiters(0, new NodeException(NodeErrorKind.Unavailable, "writing the snapshot failed: " + error.Message));
             return;
         }
         // Whatever made the last one fail is over (an operator's snapshot may have succeeded during the pause).
-        _snapshotRetryAt = 0;
+        _snapshotRetryAt = long.MinValue;
         // Received snapshots up to what is applied will never be installed: pruning may take them.
         _snapshots.ReleaseReceived(_state.AppliedIndex);
         // A snapshot from the leader may have replaced the log meanwhile; then this one is already stale.
@@ -97,32 +82,6 @@ internal sealed partial class RaftLoop
         CompleteSnapshotWaiters(Math.Max(meta.Index, _storage.Snapshot.Index), null);
         // More may have been applied meanwhile.
         MaybeStartSnapshot(byInterval: false);
-    }
-
-    /// <summary>
-    /// Hands an InstallSnapshot to the transport, which streams the file (one transfer per peer at a time) and reports
-    /// the outcome; the core waits for that report rather than restarting a long transfer after an election timeout.
-    /// </summary>
-    private void SendSnapshot(Message m)
-    {
-        var info = _snapshots.Find(m.Snapshot!.Index);
-        if (info is null)
-        {
-            _log.LogWarning("snapshot {Index} for {Peer} is gone; the leader will pick a newer one", m.Snapshot.Index, m.To);
-            _failedSnapshots.Add(m.To);
-            return;
-        }
-        _transport.SendSnapshot(m, info, ok =>
-        {
-            try
-            {
-                Post(() => _core.ReportSnapshot(m.To, ok));
-            }
-            catch (NodeException)
-            {
-                // Shutting down: nobody is waiting for the outcome.
-            }
-        });
     }
 
     private void CompleteSnapshotWaiters(ulong index, Exception? error)
