@@ -52,7 +52,9 @@ public class RaftkvdCluster(string folder) : IDisposable
         var first = await WaitReadyAsync(Start("node0", extra: extra));
         for (var i = 1; i < size; i++) Start("node" + i, first.HttpAddress, extra);
         foreach (var n in Nodes.Values.ToList()) await WaitReadyAsync(n);
-        await Eventually(async () => (await ClusterServersAsync(first)).Count == size, $"{size} servers in the configuration");
+        // Voters, not just members: a joiner is ready while still a non-voter being caught up, and a scenario that
+        // kills or transfers to a node right then would find a cluster one voter short.
+        await Eventually(async () => (await ClusterVotersAsync(first)).Count == size, $"{size} voters in the configuration");
     }
 
     /// <summary>Waits until the node answers /readyz; returns it, or the node that replaced it after a taken port.</summary>
@@ -83,6 +85,15 @@ public class RaftkvdCluster(string folder) : IDisposable
     {
         var cluster = await GetJsonAsync(node, "/raft/cluster");
         return cluster.GetProperty("servers").EnumerateArray().Select(s => s.GetProperty("id").GetString()!).ToList();
+    }
+
+    /// <summary>The voters of the configuration as <paramref name="node"/> sees it (ids).</summary>
+    public async Task<List<string>> ClusterVotersAsync(RaftkvdProcess node)
+    {
+        var cluster = await GetJsonAsync(node, "/raft/cluster");
+        return cluster.GetProperty("servers").EnumerateArray()
+            .Where(s => s.GetProperty("state").GetString() != "NonVoter")
+            .Select(s => s.GetProperty("id").GetString()!).ToList();
     }
 
     private async Task<JsonElement> GetJsonAsync(RaftkvdProcess node, string path)
