@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftKv.Node;
-using RaftKv.Server.Cli;
+using RaftKv.Server.CommandLine;
 using RaftKv.Server.Http;
 
 namespace RaftKv.Server;

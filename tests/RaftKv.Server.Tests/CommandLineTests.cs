@@ -1,6 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
-using RaftKv.Server.Cli;
+using RaftKv.Server.CommandLine;
 using RaftKv.Server.Hosting;
 using RaftKv.Shared;
 

@@ -8,10 +8,9 @@ internal sealed partial class RaftLoop
 {
     // Writes and linearizable reads, the hot paths, may complete inline (NodeOptions.InlineCompletions, set by
     // raftkvd): the loop thread then runs what awaits them (in raftkvd, the rest of the HTTP request, up to the
-    // non-blocking write of its response) instead of waking a pool thread per request. Measured with wrk, 3 nodes on
-    // 2 cores, 6 interleaved runs: linearizable reads 29,800/s vs 23,100/s (leader CPU 34 vs 47 µs a read), writes
-    // unchanged, and a third fewer thread switches per write. The price is the rule of architecture.md: nothing that
-    // awaits a node task may block. Embedding programs cannot be held to it, so it is off unless asked for.
+    // non-blocking write of its response) instead of waking a pool thread per request (docs/measurements.md has the
+    // figures). The price is the rule of architecture.md: nothing that awaits a node task may block. Embedding
+    // programs cannot be held to it, so it is off unless asked for.
     private TaskCreationOptions RequestCompletionOptions => _options.InlineCompletions ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously;
 
     /// <summary>

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Server.CommandLine;
 
 /// <summary>
 /// Byte counts as operators write them: "1048576", "1MiB", "512KiB", "1MB". KB/MB/GB are decimal (1000-based),

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 using RaftKv.Node;
 using RaftKv.Node.Transport;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Server.CommandLine;
 
 /// <summary>What parsing the command line came to: options to run with, a help/version text to print, or a usage error.</summary>
 public sealed record CommandLineOutcome

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using RaftKv.Node;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Server.CommandLine;
 
 /// <summary>Everything <c>raftkvd</c>'s command line says, validated and with defaults applied.</summary>
 public sealed record DaemonOptions

@@ -1,6 +1,6 @@
 using RaftKv.Storage;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Server.CommandLine;
 
 /// <summary>Checks the data directory before anything starts, so a bad path is a usage error (exit 2), not a half-started node.</summary>
 public static class DataDirectory

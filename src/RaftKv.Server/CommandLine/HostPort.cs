@@ -1,6 +1,6 @@
 using RaftKv.Node;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Server.CommandLine;
 
 /// <summary>host:port helpers shared by the flags, the join logic and forwarding.</summary>
 public static class HostPort

@@ -1,6 +1,6 @@
 using RaftKv.Storage;
 
-namespace RaftKv.Server.Cli;
+namespace RaftKv.Server.CommandLine;
 
 /// <summary>
 /// Recognises a data directory written by hraftd (hashicorp/raft): its log and votes in a BoltDB file, <c>raft.db</c>,

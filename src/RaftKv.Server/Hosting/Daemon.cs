@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using RaftKv.Node;
-using RaftKv.Server.Cli;
+using RaftKv.Server.CommandLine;
 
 namespace RaftKv.Server.Hosting;
 

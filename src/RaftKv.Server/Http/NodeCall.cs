@@ -1,6 +1,6 @@
 using RaftKv.Node;
 using RaftKv.Node.Routing;
-using RaftKv.Server.Cli;
+using RaftKv.Server.CommandLine;
 
 namespace RaftKv.Server.Http;
 
