@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
+using RaftKv.Node;
 using RaftKv.Server.CommandLine;
 using RaftKv.Server.Hosting;
 using RaftKv.Shared;
@@ -170,6 +171,17 @@ public sealed class CommandLineTests
     [InlineData("64KiB", 65536)]
     public void Max_body_sizes(string text, long bytes) => Assert.Equal(bytes, Parse("--max-body", text, "/d").MaxBodyBytes);
 
+    [Fact]
+    public void Queue_bounds_reach_the_node()
+    {
+        var node = Parse("--max-queued-requests", "50", "--max-queued-bytes", "1MiB", "/d").ToNodeOptions(bootstrap: false);
+        Assert.Equal(50, node.MaxQueuedRequests);
+        Assert.Equal(1048576, node.MaxQueuedBytes);
+        var defaults = Parse("/d").ToNodeOptions(bootstrap: false);
+        Assert.Equal(NodeOptions.DefaultMaxQueuedRequests, defaults.MaxQueuedRequests);
+        Assert.Equal(NodeOptions.DefaultMaxQueuedBytes, defaults.MaxQueuedBytes);
+    }
+
     [Theory]
     [InlineData("-v", LogLevel.Information)]
     [InlineData("--verbose", LogLevel.Information)]
@@ -187,6 +199,9 @@ public sealed class CommandLineTests
     [InlineData("--max-body", "0", "/d")]
     [InlineData("--max-body", "200MiB", "/d")]                 // a write that large could never be replicated
     [InlineData("--max-body", "64MiB", "/d")]                  // the frame itself: no room for the key and the message
+    [InlineData("--max-queued-requests", "0", "/d")]
+    [InlineData("--max-queued-bytes", "0", "/d")]
+    [InlineData("--max-queued-bytes", "lots", "/d")]
     [InlineData("--snapshot-threshold", "0", "/d")]
     [InlineData("--snapshot-threshold", "many", "/d")]
     [InlineData("-join", "nope", "/d")]

@@ -82,10 +82,16 @@ public sealed record NodeOptions
     /// them. While the loop is stalled (a slow disk), requests beyond this are refused at once as busy (raftkvd: 503
     /// with Retry-After) instead of piling up in memory.
     /// </summary>
-    public int MaxQueuedRequests { get; init; } = 10_000;
+    public int MaxQueuedRequests { get; init; } = DefaultMaxQueuedRequests;
+
+    /// <summary>The default of <see cref="MaxQueuedRequests"/>.</summary>
+    public const int DefaultMaxQueuedRequests = 10_000;
 
     /// <summary>Most bytes of write commands that may wait for the raft loop (256 MiB); beyond it writes are refused as busy, like <see cref="MaxQueuedRequests"/>.</summary>
-    public long MaxQueuedBytes { get; init; } = 256L << 20;
+    public long MaxQueuedBytes { get; init; } = DefaultMaxQueuedBytes;
+
+    /// <summary>The default of <see cref="MaxQueuedBytes"/>.</summary>
+    public const long DefaultMaxQueuedBytes = 256L << 20;
 
     /// <summary>Tests only: runs instead of the WAL flush on the sync thread (to make a leader's disk hang).</summary>
     internal Action<RaftKv.Storage.BackgroundSync>? WalFlushForTests { get; init; }

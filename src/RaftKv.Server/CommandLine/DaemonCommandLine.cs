@@ -110,6 +110,20 @@ public sealed class DaemonCommandLine
         HelpName = "size",
     };
 
+    private readonly Option<int> _maxQueuedRequests = new("--max-queued-requests")
+    {
+        Description = "Most requests that may wait for the raft loop; beyond it requests are refused as busy (503)",
+        DefaultValueFactory = _ => NodeOptions.DefaultMaxQueuedRequests,
+        HelpName = "requests",
+    };
+
+    private readonly Option<string> _maxQueuedBytes = new("--max-queued-bytes")
+    {
+        Description = "Most bytes of writes that may wait for the raft loop (e.g. 256MiB); beyond it writes are refused as busy (503)",
+        DefaultValueFactory = _ => "256MiB",
+        HelpName = "size",
+    };
+
     private readonly Option<bool> _verbose = new("-v", "--verbose") { Description = "Verbose logging (Information)" };
     private readonly Option<bool> _debug = new("-debug", "--debug") { Description = "Debug logging" };
     private readonly Option<bool> _trace = new("-trace", "--trace") { Description = "Trace logging (everything)" };
@@ -123,7 +137,7 @@ public sealed class DaemonCommandLine
         Command = new RootCommand("raftkvd: a Raft-replicated key-value store server (hraftd-compatible HTTP API)")
         {
             _dataDir, _id, _httpAddr, _port, _httpAdvAddr, _raftAddr, _raftAdvAddr, _join, _inmem,
-            _heartbeat, _election, _snapshotThreshold, _trailingLogs, _snapshotInterval, _requestTimeout, _maxBody,
+            _heartbeat, _election, _snapshotThreshold, _trailingLogs, _snapshotInterval, _requestTimeout, _maxBody, _maxQueuedRequests, _maxQueuedBytes,
             _verbose, _debug, _trace,
         };
 
@@ -178,6 +192,13 @@ public sealed class DaemonCommandLine
             {
                 r.AddError(
                     $"--max-body {bytes} is more than the cluster can replicate: a write must fit one {TransportOptions.Default.MaxFrameSize}-byte raft message with its key, so the largest --max-body is {ServerOptions.LargestMaxBodyBytes} bytes");
+            }
+        });
+        _maxQueuedBytes.Validators.Add(r =>
+        {
+            if (!ByteSizes.TryParse(r.GetValueOrDefault<string>(), out _, out var error))
+            {
+                r.AddError($"--max-queued-bytes: {error}");
             }
         });
         _join.Validators.Add(r =>
@@ -244,6 +265,7 @@ public sealed class DaemonCommandLine
         Durations.TryParse(result.GetRequiredValue(_snapshotInterval), out var snapshotInterval, out _);
         Durations.TryParse(result.GetRequiredValue(_requestTimeout), out var requestTimeout, out _);
         ByteSizes.TryParse(result.GetRequiredValue(_maxBody), out var maxBody, out _);
+        ByteSizes.TryParse(result.GetRequiredValue(_maxQueuedBytes), out var maxQueuedBytes, out _);
 
         var options = new DaemonOptions
         {
@@ -262,6 +284,8 @@ public sealed class DaemonCommandLine
             SnapshotInterval = snapshotInterval,
             RequestTimeout = requestTimeout,
             MaxBodyBytes = maxBody,
+            MaxQueuedRequests = result.GetValue(_maxQueuedRequests),
+            MaxQueuedBytes = maxQueuedBytes,
             LogLevel = result.GetValue(_trace) ? LogLevel.Trace
                 : result.GetValue(_debug) ? LogLevel.Debug
                 : result.GetValue(_verbose) ? LogLevel.Information
@@ -433,6 +457,8 @@ public sealed class DaemonCommandLine
         nameof(NodeOptions.SnapshotInterval) => "--snapshot-interval",
         nameof(NodeOptions.SnapshotThreshold) => "--snapshot-threshold",
         nameof(NodeOptions.TrailingLogs) => "--trailing-logs",
+        nameof(NodeOptions.MaxQueuedRequests) => "--max-queued-requests",
+        nameof(NodeOptions.MaxQueuedBytes) => "--max-queued-bytes",
         _ => nodeOption,
     };
 

@@ -51,6 +51,12 @@ public sealed record DaemonOptions
     /// <summary>Largest request body accepted.</summary>
     public long MaxBodyBytes { get; init; } = ServerOptions.DefaultMaxBodyBytes;
 
+    /// <summary>Most requests that may wait for the raft loop (<see cref="NodeOptions.MaxQueuedRequests"/>).</summary>
+    public int MaxQueuedRequests { get; init; } = NodeOptions.DefaultMaxQueuedRequests;
+
+    /// <summary>Most bytes of writes that may wait for the raft loop (<see cref="NodeOptions.MaxQueuedBytes"/>).</summary>
+    public long MaxQueuedBytes { get; init; } = NodeOptions.DefaultMaxQueuedBytes;
+
     /// <summary>Log level from -v/-debug/-trace (default Warning).</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 
@@ -77,6 +83,8 @@ public sealed record DaemonOptions
         TrailingLogs = TrailingLogs,
         SnapshotInterval = SnapshotInterval,
         RequestTimeout = RequestTimeout,
+        MaxQueuedRequests = MaxQueuedRequests,
+        MaxQueuedBytes = MaxQueuedBytes,
         // Not over the raft transport: the server plugs in HTTP forwarding (ServerContext).
         ForwardToLeader = false,
         // No HTTP handler blocks after awaiting the node (architecture.md, "Threads"), so requests finish on the loop.
