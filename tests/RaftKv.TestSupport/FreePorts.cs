@@ -6,6 +6,10 @@ namespace RaftKv.TestSupport;
 /// <summary>Ports for tests that must name a port before the server that binds it starts.</summary>
 public static class FreePorts
 {
+    // Ports handed out by this process: a port is free until its server binds it, so two picks a moment apart (a
+    // node's HTTP and raft ports) could otherwise be the same one.
+    private static readonly HashSet<int> s_handedOut = [];
+
     /// <summary>
     /// A free port for a server (a raftkvd process, or one in the test's own process) to bind a moment later. Not one
     /// the OS picks: those come from the ephemeral range, where any outgoing connection (the tests make many, in
@@ -19,6 +23,12 @@ public static class FreePorts
         for (var attempt = 0; attempt < 100 && ceiling - floor >= 1_000; attempt++)
         {
             var port = Random.Shared.Next(floor, ceiling + 1);
+            lock (s_handedOut)
+            {
+                // A long soak may go through a good part of the range: start over rather than run out.
+                if (s_handedOut.Count > (ceiling - floor) / 2) s_handedOut.Clear();
+                if (!s_handedOut.Add(port)) continue;
+            }
             try
             {
                 using var probe = new TcpListener(IPAddress.Loopback, port);
