@@ -138,6 +138,12 @@ public sealed class ClusterTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
             Assert.Contains("removed from the cluster", await r.Content.ReadAsStringAsync());
         }
+        // A linearizable read (the default level) too: it says why, rather than wait for a leader it will never hear.
+        using (var r = await c.Http.GetAsync(new Uri(victim.BaseUri, "/key/after")))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+            Assert.Contains("removed from the cluster", await r.Content.ReadAsStringAsync());
+        }
     });
 
     [Fact]

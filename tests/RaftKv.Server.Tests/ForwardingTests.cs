@@ -141,12 +141,26 @@ public sealed class ForwardingTests
         // A call forwarded to a node that is not the leader (its sender's view was stale) is refused, naming the
         // leader, for the sender's routing to follow: forwarding it on could bounce it between two stale nodes.
         var call = new ForwardedRequest(ForwardedOp.Set, Pairs: [KeyValuePair.Create("a", "1")]).Encode();
-        using var response = await follower.Client.PostAsync("/raft/forward", new ByteArrayContent(call));
+        using var response = await follower.Client.PostAsync("/raft/forward", new ByteArrayContent(call) { Headers = { ContentType = new("application/octet-stream") } });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var answer = ForwardedResult.Decode(await response.Content.ReadAsByteArrayAsync());
         Assert.Equal((NodeErrorKind.NotLeader, "leader", leader.Address), (answer.Error?.Kind, answer.Error?.LeaderId, answer.Error?.LeaderHttpAddress));
         Assert.Empty(leader.Node.Sets);
         Assert.Empty(follower.Node.Sets);
+    }
+
+    [Fact]
+    public async Task The_forward_endpoint_answers_a_client_in_json()
+    {
+        var (leader, follower) = await PairAsync();
+        await using var _ = leader;
+        await using var __ = follower;
+
+        // What `curl -d x .../raft/forward` sends: not the nodes' encoding, so a readable refusal, not a binary 200.
+        using var response = await follower.Client.PostAsync("/raft/forward", new StringContent("x", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Contains("between nodes", await response.Content.ReadAsStringAsync());
+        Assert.Empty(leader.Node.Sets);
     }
 
     [Fact]

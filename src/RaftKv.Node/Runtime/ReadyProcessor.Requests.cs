@@ -107,6 +107,11 @@ internal sealed partial class ReadyProcessor
             read.Completion.TrySetException(new NodeException(NodeErrorKind.Timeout, "the read timed out before it started"));
             return;
         }
+        if (RemovedError() is { } removed)
+        {
+            read.Completion.TrySetException(removed);
+            return;
+        }
         var id = _nextReadId++;
         _reads[id] = new PendingRead(read.Key, read.Completion, read.Deadline, read.Cancellation);
         _core.ReadIndex(id);
@@ -210,9 +215,7 @@ internal sealed partial class ReadyProcessor
     public NodeException NotLeader()
     {
         var leader = _core.Leader;
-        // A removed node will never know a leader again: say why, rather than suggest a retry that cannot help.
-        if (MembershipOf(_core.Config) == Membership.Removed)
-            return new NodeException(NodeErrorKind.Unavailable, "this node was removed from the cluster; ask another node, or add this one again with /join");
+        if (RemovedError() is { } removed) return removed;
         if (leader is null) return new NodeException(NodeErrorKind.NoLeader, "no leader is known; an election may be under way");
         var address = _core.Config.Find(leader) is { } m ? NodeAddress.Of(m) : default;
         return new NodeException(NodeErrorKind.NotLeader, $"not the leader; the leader is {leader}", leader, address.Http is { Length: > 0 } h ? h : null);
@@ -225,10 +228,17 @@ internal sealed partial class ReadyProcessor
         _ => new NodeException(NodeErrorKind.BadRequest, r.Message ?? "refused"),
     };
 
-    private static NodeException ReadFailure(FailedRead f) =>
-        f.Reason == ReadFailureReason.NoLeader
+    /// <summary>
+    /// Set when this node has been removed: it will never know a leader again, so it says why rather than suggest a
+    /// retry that cannot help.
+    /// </summary>
+    private NodeException? RemovedError() => MembershipOf(_core.Config) == Membership.Removed
+        ? new NodeException(NodeErrorKind.Unavailable, "this node was removed from the cluster; ask another node, or add this one again with /join")
+        : null;
+
+    private NodeException ReadFailure(FailedRead f) => RemovedError() ?? (f.Reason == ReadFailureReason.NoLeader
             ? new NodeException(NodeErrorKind.NoLeader, "no leader is known; the read could not be confirmed")
-            : new NodeException(NodeErrorKind.NoLeader, "the read could not be confirmed: " + f.Message);
+            : new NodeException(NodeErrorKind.NoLeader, "the read could not be confirmed: " + f.Message));
 
     /// <summary>This node's standing in the configuration in force.</summary>
     public Membership MembershipOf(ClusterConfig config)

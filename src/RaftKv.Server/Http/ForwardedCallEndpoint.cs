@@ -24,6 +24,14 @@ internal static class ForwardedCallEndpoint
             await HttpReply.Error(StatusCodes.Status404NotFound, "this node takes no forwarded calls").WriteAsync(context.Response);
             return;
         }
+        // Only nodes call here, always with their binary encoding: anything else (a person trying the path with curl,
+        // say) gets a JSON error it can read rather than a binary answer.
+        if (!string.Equals(context.Request.ContentType, "application/octet-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            await HttpReply.Error(StatusCodes.Status415UnsupportedMediaType,
+                "POST /raft/forward is for calls between nodes (Content-Type: application/octet-stream, the nodes' binary encoding); clients use /key and the other endpoints, which forward to the leader themselves").WriteAsync(context.Response);
+            return;
+        }
         // A call carries one client request's body and key, which this node's limits already allow.
         var limit = server.Options.MaxBodyBytes + server.Options.MaxKeyBytes + EncodingSlackBytes;
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
