@@ -128,16 +128,23 @@ public sealed class KvNodeTests
         Assert.Equal("v1", await back.GetAsync("k1", ReadLevel.None));
     }
 
-    [Fact]
-    public async Task NodeDownBeyondTrailingLogs_CatchesUpBySnapshot()
+    /// <summary>Starts three nodes, stops a follower, and writes until the leader's log no longer reaches back to it.</summary>
+    private static async Task<string> StopOneBehindSnapshotsAsync(NodeCluster c)
     {
-        await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 50, TrailingLogs = 10 } };
         await c.StartClusterAsync(3);
         var leader = await c.LeaderAsync();
         var lagging = c.Nodes.Keys.First(id => id != leader.Id);
         await c.StopAsync(lagging);
         for (var i = 0; i < 200; i++) await c.SetOnLeaderAsync(Pairs(("key" + i, "value" + i)));
         await NodeCluster.Eventually(async () => (await (await c.LeaderAsync()).GetStatusAsync()).LastSnapshotIndex > 100, "the leader takes snapshots");
+        return lagging;
+    }
+
+    [Fact]
+    public async Task NodeDownBeyondTrailingLogs_CatchesUpBySnapshot()
+    {
+        await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 50, TrailingLogs = 10 } };
+        var lagging = await StopOneBehindSnapshotsAsync(c);
         var back = await c.StartAsync(lagging);
         await NodeCluster.Eventually(async () => await back.GetAsync("key199", ReadLevel.None) == "value199", "catch up by snapshot");
         var s = await back.GetStatusAsync();
@@ -150,12 +157,7 @@ public sealed class KvNodeTests
     {
         // The leader used to give up on a snapshot after an election timeout and stream it again, every 800 ms here.
         await using var c = new NodeCluster { Configure = o => o with { SnapshotThreshold = 50, TrailingLogs = 10 } };
-        await c.StartClusterAsync(3);
-        var leader = await c.LeaderAsync();
-        var lagging = c.Nodes.Keys.First(id => id != leader.Id);
-        await c.StopAsync(lagging);
-        for (var i = 0; i < 200; i++) await c.SetOnLeaderAsync(Pairs(("key" + i, "value" + i)));
-        await NodeCluster.Eventually(async () => (await (await c.LeaderAsync()).GetStatusAsync()).LastSnapshotIndex > 100, "the leader takes snapshots");
+        var lagging = await StopOneBehindSnapshotsAsync(c);
         var before = c.Network.SnapshotsSent;
         c.Network.SnapshotStall = 4 * c.OptionsFor(lagging, false).ElectionTimeout;
         var back = await c.StartAsync(lagging);
